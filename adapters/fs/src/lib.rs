@@ -1,0 +1,177 @@
+//! `sm-adapter-fs`: the FilesystemPort on the `ignore` crate's parallel walker.
+//!
+//! Hidden directories are walked (skills live in `.claude/`); `.gitignore` is honoured inside and
+//! outside git repositories, together with the per-directory ignore file the caller names
+//! (`.skillmapignore`) and extra gitignore-style patterns (bundled defaults + config `ignore`).
+//! Results are sorted so every scan sees the same order.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::{WalkBuilder, WalkState};
+use sm_kernel::ports::{FilesystemPort, FsError, RootStatus, WalkOptions, WalkedFile};
+
+/// The filesystem adapter. Relative roots are resolved against `base` (the process's working
+/// directory, captured once by the composition root).
+#[derive(Debug, Clone)]
+pub struct LocalFilesystem {
+    base: PathBuf,
+    threads: usize,
+}
+
+impl LocalFilesystem {
+    pub fn new(base: impl Into<PathBuf>) -> Self {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+        Self { base: base.into(), threads }
+    }
+
+    fn resolve(&self, root: &str) -> PathBuf {
+        let p = Path::new(root);
+        if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) }
+    }
+}
+
+impl FilesystemPort for LocalFilesystem {
+    fn root_status(&self, root: &str) -> RootStatus {
+        match std::fs::metadata(self.resolve(root)) {
+            Ok(m) if m.is_dir() => RootStatus::Directory,
+            Ok(_) => RootStatus::NotADirectory,
+            Err(_) => RootStatus::Missing,
+        }
+    }
+
+    fn walk(&self, root: &str, options: &WalkOptions) -> Result<Vec<WalkedFile>, FsError> {
+        let root_path = self.resolve(root);
+        let extra = build_matcher(&root_path, &options.ignore_patterns)?;
+        let mut builder = WalkBuilder::new(&root_path);
+        builder
+            .hidden(false)
+            .git_ignore(true)
+            .git_exclude(true)
+            .git_global(false)
+            .require_git(false)
+            .parents(false)
+            .follow_links(options.follow_symlinks)
+            .threads(self.threads);
+        if !options.ignore_file_name.is_empty() {
+            builder.add_custom_ignore_filename(&options.ignore_file_name);
+        }
+        let filter_root = root_path.clone();
+        builder.filter_entry(move |entry| {
+            if entry.file_name() == ".git" {
+                return false;
+            }
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            match entry.path().strip_prefix(&filter_root) {
+                Ok(rel) if rel.as_os_str().is_empty() => true,
+                Ok(rel) => !extra.matched_path_or_any_parents(rel, is_dir).is_ignore(),
+                Err(_) => true,
+            }
+        });
+        let found: Mutex<Vec<WalkedFile>> = Mutex::new(Vec::new());
+        builder.build_parallel().run(|| {
+            let found = &found;
+            let root_path = &root_path;
+            Box::new(move |result| {
+                let Ok(entry) = result else { return WalkState::Continue };
+                if !entry.file_type().is_some_and(|t| t.is_file()) {
+                    return WalkState::Continue;
+                }
+                let Ok(rel) = entry.path().strip_prefix(root_path) else { return WalkState::Continue };
+                let Ok(meta) = entry.metadata() else { return WalkState::Continue };
+                let mtime_ms = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as i64);
+                let file = WalkedFile { path: to_posix(rel), size: meta.len(), mtime_ms };
+                found.lock().expect("walker mutex is never poisoned: pushes cannot panic").push(file);
+                WalkState::Continue
+            })
+        });
+        let mut files = found.into_inner().expect("walker threads have finished");
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError> {
+        let full = self.resolve(root).join(path);
+        std::fs::read(&full).map_err(|e| FsError::Io { path: path.to_owned(), message: e.to_string() })
+    }
+}
+
+fn build_matcher(root: &Path, patterns: &[String]) -> Result<Gitignore, FsError> {
+    let mut builder = GitignoreBuilder::new(root);
+    for pattern in patterns {
+        builder
+            .add_line(None, pattern)
+            .map_err(|e| FsError::BadPattern { pattern: pattern.clone(), message: e.to_string() })?;
+    }
+    builder
+        .build()
+        .map_err(|e| FsError::BadPattern { pattern: patterns.join(", "), message: e.to_string() })
+}
+
+fn to_posix(rel: &Path) -> String {
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    #[test]
+    fn walks_hidden_dirs_honours_ignores_and_sorts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(root, ".claude/skills/a/SKILL.md", "x");
+        write(root, "notes/b.md", "x");
+        write(root, "node_modules/pkg/README.md", "x");
+        write(root, "gen/out.md", "x");
+        write(root, "private/secret.md", "x");
+        write(root, ".gitignore", "gen/\n");
+        write(root, ".skillmapignore", "private/\n");
+        write(root, ".git/HEAD", "x");
+        let fs = LocalFilesystem::new(root);
+        let options = WalkOptions {
+            ignore_patterns: vec!["node_modules/".into()],
+            ignore_file_name: ".skillmapignore".into(),
+            follow_symlinks: false,
+        };
+        let files = fs.walk(".", &options).expect("walk");
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, vec![".claude/skills/a/SKILL.md", ".gitignore", ".skillmapignore", "notes/b.md"]);
+        assert_eq!(fs.read(".", "notes/b.md").expect("read"), b"x");
+    }
+
+    #[test]
+    fn root_status_distinguishes_missing_and_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "f.md", "x");
+        let fs = LocalFilesystem::new(dir.path());
+        assert_eq!(fs.root_status("."), RootStatus::Directory);
+        assert_eq!(fs.root_status("f.md"), RootStatus::NotADirectory);
+        assert_eq!(fs.root_status("nope"), RootStatus::Missing);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_not_followed_by_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        write(outside.path(), "x.md", "x");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("symlink");
+        let fs = LocalFilesystem::new(dir.path());
+        let files = fs.walk(".", &WalkOptions::default()).expect("walk");
+        assert!(files.is_empty(), "{files:?}");
+    }
+}

@@ -1,0 +1,490 @@
+//! `sm-adapter-sqlite`: the StoragePort on SQLite.
+//!
+//! rusqlite with the bundled SQLite, WAL journal, `synchronous=NORMAL`, one writer connection.
+//! Kernel migrations are embedded with refinery (`migrations/V001__initial.sql`; refinery's history
+//! table is renamed `config_migration_history` so it sits in the config zone) and mirrored in the
+//! spec's ledger `config_schema_versions` and in `PRAGMA user_version`.
+//! A persisted scan replaces the scan zone in one immediate transaction with cached prepared
+//! statements, one row at a time: there is no bound-variable ceiling on the node count.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde_json::{Map, Value};
+use sm_kernel::model::{
+    Confidence, Fix, Issue, Link, LinkKind, Location, Node, ScanResult, ScanStats, ScannedBy, Scope, Severity,
+    Stability, Trigger, TripleSplit,
+};
+use sm_kernel::ports::{MigrationInfo, StorageError, StoragePort};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Name of refinery's history table (config zone).
+pub const MIGRATION_TABLE: &str = "config_migration_history";
+
+/// The newest kernel schema version this build knows.
+pub fn latest_schema_version() -> u32 {
+    embedded::migrations::runner().get_migrations().iter().map(|m| m.version() as u32).max().unwrap_or(0)
+}
+
+/// A project or global database.
+pub struct SqliteStorage {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn db_err(e: rusqlite::Error) -> StorageError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg)
+            if code.code == rusqlite::ErrorCode::NotADatabase || code.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+        {
+            StorageError::Corrupt(msg.unwrap_or_else(|| code.to_string()))
+        }
+        other => StorageError::Database(other.to_string()),
+    }
+}
+
+impl SqliteStorage {
+    /// Opens (creating it and its directory if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let conn = Connection::open(path).map_err(db_err)?;
+        Self::configure(conn, path)
+    }
+
+    /// Opens an existing database read-only; `Ok(None)` when the file does not exist.
+    pub fn open_existing(path: &Path) -> Result<Option<Self>, StorageError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_err)?;
+        Self::configure(conn, path).map(Some)
+    }
+
+    fn configure(conn: Connection, path: &Path) -> Result<Self, StorageError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(db_err)?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            return Err(StorageError::Database(format!("could not enable WAL (journal_mode is {mode})")));
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
+        )
+        .map_err(db_err)?;
+        Ok(Self { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Raw access for adapters-level tests and `sm db` verbs living in this crate later.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl StoragePort for SqliteStorage {
+    fn migrate(&mut self) -> Result<Vec<MigrationInfo>, StorageError> {
+        let mut runner = embedded::migrations::runner();
+        runner.set_migration_table_name(MIGRATION_TABLE);
+        let report = runner.run(&mut self.conn).map_err(|e| StorageError::Migration(e.to_string()))?;
+        let applied: Vec<MigrationInfo> = report
+            .applied_migrations()
+            .iter()
+            .map(|m| MigrationInfo { version: m.version() as u32, name: m.name().to_owned() })
+            .collect();
+        if !applied.is_empty() {
+            let tx = self.conn.transaction().map_err(db_err)?;
+            for m in &applied {
+                tx.execute(
+                    "INSERT OR IGNORE INTO config_schema_versions (scope, owner_id, version, description, applied_at)
+                     VALUES ('kernel', 'kernel', ?1, ?2, ?3)",
+                    params![m.version, m.name, now_ms()],
+                )
+                .map_err(db_err)?;
+            }
+            let max = applied.iter().map(|m| m.version).max().unwrap_or(0);
+            tx.execute_batch(&format!("PRAGMA user_version = {max}")).map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+        }
+        Ok(applied)
+    }
+
+    fn schema_version(&self) -> Result<u32, StorageError> {
+        let has_ledger: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'config_schema_versions')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if !has_ledger {
+            return Ok(0);
+        }
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM config_schema_versions WHERE scope = 'kernel'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v as u32)
+            .map_err(db_err)
+    }
+
+    fn count_nodes(&self) -> Result<u64, StorageError> {
+        if self.schema_version()? == 0 {
+            return Ok(0);
+        }
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM scan_nodes", [], |r| r.get(0)).map_err(db_err)?;
+        Ok(n as u64)
+    }
+
+    fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        tx.execute_batch("DELETE FROM scan_nodes; DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;")
+            .map_err(db_err)?;
+        write_meta(&tx, result)?;
+        write_nodes(&tx, &result.nodes, result.scanned_at)?;
+        write_links(&tx, &result.links)?;
+        write_issues(&tx, &result.issues)?;
+        tx.commit().map_err(db_err)
+    }
+
+    fn load_scan(&self) -> Result<Option<ScanResult>, StorageError> {
+        if self.schema_version()? == 0 {
+            return Ok(None);
+        }
+        let Some(meta) = read_meta(&self.conn)? else { return Ok(None) };
+        let nodes = read_nodes(&self.conn)?;
+        let links = read_links(&self.conn)?;
+        let issues = read_issues(&self.conn)?;
+        let mut result = meta;
+        result.stats.nodes_count = nodes.len() as u64;
+        result.stats.links_count = links.len() as u64;
+        result.stats.issues_count = issues.len() as u64;
+        result.nodes = nodes;
+        result.links = links;
+        result.issues = issues;
+        Ok(Some(result))
+    }
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("in-memory JSON values always serialise")
+}
+
+fn write_meta(tx: &rusqlite::Transaction<'_>, r: &ScanResult) -> Result<(), StorageError> {
+    let by = r.scanned_by.as_ref();
+    tx.execute(
+        "INSERT INTO scan_meta (id, scope, roots_json, scanned_at, scanned_by_name, scanned_by_version,
+            scanned_by_spec_version, adapters_json, stats_files_walked, stats_files_skipped, stats_duration_ms)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            r.scope.as_str(),
+            to_json(&r.roots),
+            r.scanned_at as i64,
+            by.map(|b| b.name.as_str()),
+            by.map(|b| b.version.as_str()),
+            by.map(|b| b.spec_version.as_str()),
+            to_json(&r.adapters),
+            r.stats.files_walked as i64,
+            r.stats.files_skipped as i64,
+            r.stats.duration_ms as i64,
+        ],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn write_nodes(tx: &rusqlite::Transaction<'_>, nodes: &[Node], scanned_at: u64) -> Result<(), StorageError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
+                frontmatter_json, body_hash, frontmatter_hash, bytes_frontmatter, bytes_body, bytes_total,
+                tokens_frontmatter, tokens_body, tokens_total, links_out_count, links_in_count,
+                external_refs_count, scanned_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+        )
+        .map_err(db_err)?;
+    for n in nodes {
+        stmt.execute(params![
+            n.path,
+            n.kind,
+            n.adapter,
+            n.title,
+            n.description,
+            n.stability.map(Stability::as_str),
+            n.version,
+            n.author,
+            to_json(&n.frontmatter),
+            n.body_hash,
+            n.frontmatter_hash,
+            n.bytes.frontmatter as i64,
+            n.bytes.body as i64,
+            n.bytes.total as i64,
+            n.tokens.map(|t| t.frontmatter as i64),
+            n.tokens.map(|t| t.body as i64),
+            n.tokens.map(|t| t.total as i64),
+            n.links_out_count as i64,
+            n.links_in_count as i64,
+            n.external_refs_count as i64,
+            scanned_at as i64,
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn write_links(tx: &rusqlite::Transaction<'_>, links: &[Link]) -> Result<(), StorageError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO scan_links (source_path, target_path, kind, confidence, sources_json, original_trigger,
+                normalized_trigger, location_line, location_column, location_offset, raw)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(db_err)?;
+    for l in links {
+        stmt.execute(params![
+            l.source,
+            l.target,
+            l.kind.as_str(),
+            l.confidence.as_str(),
+            to_json(&l.sources),
+            l.trigger.as_ref().map(|t| t.original_trigger.as_str()),
+            l.trigger.as_ref().map(|t| t.normalized_trigger.as_str()),
+            l.location.map(|x| x.line as i64),
+            l.location.and_then(|x| x.column).map(|c| c as i64),
+            l.location.and_then(|x| x.offset).map(|c| c as i64),
+            l.raw,
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn write_issues(tx: &rusqlite::Transaction<'_>, issues: &[Issue]) -> Result<(), StorageError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO scan_issues (rule_id, severity, node_ids_json, link_indices_json, message, detail, fix_json, data_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(db_err)?;
+    for i in issues {
+        stmt.execute(params![
+            i.rule_id,
+            i.severity.as_str(),
+            to_json(&i.node_ids),
+            i.link_indices.as_ref().map(|v| to_json(v)),
+            i.message,
+            i.detail,
+            i.fix.as_ref().map(|f| to_json(f)),
+            i.data.as_ref().map(|d| to_json(d)),
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
+}
+
+fn read_meta(conn: &Connection) -> Result<Option<ScanResult>, StorageError> {
+    let row = conn
+        .query_row(
+            "SELECT scope, roots_json, scanned_at, scanned_by_name, scanned_by_version, scanned_by_spec_version,
+                adapters_json, stats_files_walked, stats_files_skipped, stats_duration_ms
+             FROM scan_meta WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(9)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(db_err)?;
+    let Some((scope, roots, scanned_at, by_name, by_version, by_spec, adapters, walked, skipped, duration)) = row
+    else {
+        return Ok(None);
+    };
+    let scanned_by = match (by_name, by_version, by_spec) {
+        (Some(name), Some(version), Some(spec_version)) => Some(ScannedBy { name, version, spec_version }),
+        _ => None,
+    };
+    Ok(Some(ScanResult {
+        schema_version: sm_kernel::model::SCAN_RESULT_SCHEMA_VERSION,
+        scanned_at: scanned_at as u64,
+        scope: Scope::parse(&scope).ok_or_else(|| StorageError::Corrupt(format!("scan_meta.scope {scope:?}")))?,
+        roots: parse_json(&roots, "scan_meta.roots_json")?,
+        adapters: parse_json(&adapters, "scan_meta.adapters_json")?,
+        scanned_by,
+        nodes: Vec::new(),
+        links: Vec::new(),
+        issues: Vec::new(),
+        stats: ScanStats {
+            files_walked: walked as u64,
+            files_skipped: skipped as u64,
+            duration_ms: duration as u64,
+            ..ScanStats::default()
+        },
+    }))
+}
+
+fn read_nodes(conn: &Connection) -> Result<Vec<Node>, StorageError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT path, kind, adapter, title, description, stability, version, author, frontmatter_json,
+                body_hash, frontmatter_hash, bytes_frontmatter, bytes_body, tokens_frontmatter, tokens_body,
+                links_out_count, links_in_count, external_refs_count
+             FROM scan_nodes ORDER BY path",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                (r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, Option<String>>(5)?),
+                (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, String>(8)?),
+                (r.get::<_, String>(9)?, r.get::<_, String>(10)?),
+                (r.get::<_, i64>(11)?, r.get::<_, i64>(12)?, r.get::<_, Option<i64>>(13)?, r.get::<_, Option<i64>>(14)?),
+                (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?, r.get::<_, i64>(17)?),
+            ))
+        })
+        .map_err(db_err)?;
+    let mut nodes = Vec::new();
+    for row in rows {
+        let ((path, kind, adapter), (title, description, stability), (version, author, fm), (bh, fh), bytes, counts) =
+            row.map_err(db_err)?;
+        let frontmatter: Map<String, Value> = parse_json(&fm, "scan_nodes.frontmatter_json")?;
+        let tokens = match (bytes.2, bytes.3) {
+            (Some(f), Some(b)) => Some(TripleSplit::new(f as u64, b as u64)),
+            _ => None,
+        };
+        nodes.push(Node {
+            path,
+            kind,
+            adapter,
+            title,
+            description,
+            stability: stability.as_deref().and_then(Stability::parse),
+            version,
+            author,
+            frontmatter,
+            body_hash: bh,
+            frontmatter_hash: fh,
+            bytes: TripleSplit::new(bytes.0 as u64, bytes.1 as u64),
+            tokens,
+            links_out_count: counts.0 as u64,
+            links_in_count: counts.1 as u64,
+            external_refs_count: counts.2 as u64,
+        });
+    }
+    Ok(nodes)
+}
+
+fn read_links(conn: &Connection) -> Result<Vec<Link>, StorageError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT source_path, target_path, kind, confidence, sources_json, original_trigger, normalized_trigger,
+                location_line, location_column, location_offset, raw
+             FROM scan_links ORDER BY id",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                (r.get::<_, String>(4)?, r.get::<_, Option<String>>(5)?, r.get::<_, Option<String>>(6)?),
+                (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?, r.get::<_, Option<i64>>(9)?),
+                r.get::<_, Option<String>>(10)?,
+            ))
+        })
+        .map_err(db_err)?;
+    let mut links = Vec::new();
+    for row in rows {
+        let ((source, target, kind, confidence), (sources, original, normalized), (line, column, offset), raw) =
+            row.map_err(db_err)?;
+        links.push(Link {
+            kind: LinkKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("scan_links.kind {kind:?}")))?,
+            confidence: Confidence::parse(&confidence)
+                .ok_or_else(|| StorageError::Corrupt(format!("scan_links.confidence {confidence:?}")))?,
+            sources: parse_json(&sources, "scan_links.sources_json")?,
+            trigger: match (original, normalized) {
+                (Some(original_trigger), Some(normalized_trigger)) => {
+                    Some(Trigger { original_trigger, normalized_trigger })
+                }
+                _ => None,
+            },
+            location: line.map(|l| Location {
+                line: l as u64,
+                column: column.map(|c| c as u64),
+                offset: offset.map(|o| o as u64),
+            }),
+            raw,
+            source,
+            target,
+        });
+    }
+    Ok(links)
+}
+
+fn read_issues(conn: &Connection) -> Result<Vec<Issue>, StorageError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT rule_id, severity, node_ids_json, link_indices_json, message, detail, fix_json, data_json
+             FROM scan_issues ORDER BY id",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })
+        .map_err(db_err)?;
+    let mut issues = Vec::new();
+    for row in rows {
+        let (rule_id, severity, node_ids, link_indices, message, detail, fix, data) = row.map_err(db_err)?;
+        issues.push(Issue {
+            severity: Severity::parse(&severity)
+                .ok_or_else(|| StorageError::Corrupt(format!("scan_issues.severity {severity:?}")))?,
+            node_ids: parse_json(&node_ids, "scan_issues.node_ids_json")?,
+            link_indices: link_indices.map(|t| parse_json(&t, "scan_issues.link_indices_json")).transpose()?,
+            fix: fix.map(|t| parse_json::<Fix>(&t, "scan_issues.fix_json")).transpose()?,
+            data: data.map(|t| parse_json(&t, "scan_issues.data_json")).transpose()?,
+            rule_id,
+            message,
+            detail,
+        });
+    }
+    Ok(issues)
+}

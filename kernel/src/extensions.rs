@@ -1,0 +1,112 @@
+//! The six extension kinds. Built-ins and plugins implement the same traits and go through the
+//! same [`Registry`](crate::registry::Registry); the kernel cannot tell them apart.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::{Issue, Link, Node, ScanResult};
+use crate::node_index::NodeIndex;
+
+/// The kind of an extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExtensionKind {
+    Adapter,
+    Detector,
+    Rule,
+    Action,
+    Audit,
+    Renderer,
+}
+
+impl ExtensionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Adapter => "adapter",
+            Self::Detector => "detector",
+            Self::Rule => "rule",
+            Self::Action => "action",
+            Self::Audit => "audit",
+            Self::Renderer => "renderer",
+        }
+    }
+}
+
+/// What every extension says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionInfo {
+    /// Short kebab-case id (`claude`, `frontmatter-refs`, `broken-ref`).
+    pub id: String,
+    pub kind: ExtensionKind,
+    pub version: String,
+    pub description: String,
+}
+
+/// Recognises a platform: decides which files are nodes and of which kind.
+pub trait Adapter: Send + Sync {
+    fn info(&self) -> ExtensionInfo;
+    /// The node kind of a root-relative POSIX path, or `None` if this adapter does not claim it.
+    fn classify(&self, path: &str) -> Option<String>;
+}
+
+/// What a detector sees of one node.
+pub struct DetectContext<'a> {
+    pub node: &'a Node,
+    /// The body text (after the frontmatter fence), LF line endings.
+    pub body: &'a str,
+    /// 1-based line of the file on which the body starts.
+    pub body_start_line: u64,
+}
+
+/// Turns one node into links.
+pub trait Detector: Send + Sync {
+    fn info(&self) -> ExtensionInfo;
+    fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link>;
+}
+
+/// What a rule sees: the whole graph.
+pub struct RuleContext<'a> {
+    pub nodes: &'a [Node],
+    pub links: &'a [Link],
+    pub index: &'a NodeIndex,
+}
+
+/// Turns the graph into issues.
+pub trait Rule: Send + Sync {
+    fn info(&self) -> ExtensionInfo;
+    fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue>;
+}
+
+/// How an action runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionMode {
+    /// Local code, run in-process.
+    Local,
+    /// A prompt template rendered for an LLM runner.
+    InvocationTemplate,
+}
+
+/// Operates on nodes: local code or an LLM invocation template.
+pub trait Action: Send + Sync {
+    fn info(&self) -> ExtensionInfo;
+    fn mode(&self) -> ActionMode;
+    /// Node kinds the action applies to; empty means all.
+    fn applicable_kinds(&self) -> Vec<String>;
+    /// Runs a local action on one node, or renders the prompt of an invocation-template action.
+    fn invoke(&self, node: &Node, body: &str, input: &Map<String, Value>) -> Result<Value, String>;
+}
+
+/// A deterministic workflow over a scan that yields a report.
+pub trait Audit: Send + Sync {
+    fn info(&self) -> ExtensionInfo;
+    fn run(&self, scan: &ScanResult) -> Value;
+}
+
+/// Draws a graph as text.
+pub trait Renderer: Send + Sync {
+    fn info(&self) -> ExtensionInfo;
+    /// The `--format` value that selects this renderer.
+    fn format_id(&self) -> String;
+    fn render(&self, scan: &ScanResult) -> String;
+}

@@ -1,0 +1,38 @@
+//! Content hashes.
+
+use sha2::{Digest, Sha256};
+
+/// sha256 hex of `text` with CRLF normalised to LF, so a file hashes the same on every OS.
+pub fn content_hash(text: &str) -> String {
+    let mut hasher = Sha256::new();
+    if text.contains('\r') {
+        hasher.update(text.replace("\r\n", "\n").as_bytes());
+    } else {
+        hasher.update(text.as_bytes());
+    }
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_hash;
+
+    #[test]
+    fn crlf_and_lf_hash_alike() {
+        assert_eq!(content_hash("a\r\nb\r\n"), content_hash("a\nb\n"));
+        assert_eq!(
+            content_hash(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! `sm-kernel`: the domain-pure core of sm.
+//!
+//! The kernel declares five ports ([`ports`]) and six extension kinds ([`extensions`]), owns the
+//! [`registry::Registry`] and the scan use case ([`scan_orchestrator::run_scan`]). It never touches
+//! the filesystem, a database, a subprocess or the clock: those come in through ports.
+//!
+//! Architecture invariant: this crate's dependency graph contains no rusqlite, refinery, tokio,
+//! notify, ignore, libloading, abi_stable or clap (checked by `conformance/tests/tidy.rs`).
+
+pub mod events;
+pub mod extensions;
+pub mod frontmatter;
+pub mod hashing;
+pub mod model;
+pub mod node_index;
+pub mod normalize;
+pub mod ports;
+pub mod registry;
+pub mod scan_orchestrator;
+pub mod tokens;
+
+/// The kernel crate's version.
+pub const KERNEL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,216 @@
+//! The five ports through which the kernel reaches the world, plus a clock.
+//!
+//! Adapters implement these; the CLI's composition root wires them in. All are synchronous
+//! except [`RunnerPort`], which spawns external processes and is async (`async-trait`; no runtime
+//! is named here — tokio lives in the CLI and the runner adapter only).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::events::Event;
+use crate::model::ScanResult;
+
+// ---------------------------------------------------------------------------------------------
+// FilesystemPort
+// ---------------------------------------------------------------------------------------------
+
+/// What exists at a scan root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootStatus {
+    Directory,
+    NotADirectory,
+    Missing,
+}
+
+/// How the walk filters files.
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// Extra gitignore-style patterns (bundled defaults + config `ignore`), relative to the root.
+    pub ignore_patterns: Vec<String>,
+    /// Per-directory ignore file honoured in addition to `.gitignore` (`.skillmapignore`).
+    pub ignore_file_name: String,
+    /// Follow symbolic links (off by default).
+    pub follow_symlinks: bool,
+}
+
+/// One regular file found by a walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkedFile {
+    /// Root-relative POSIX path.
+    pub path: String,
+    pub size: u64,
+    pub mtime_ms: i64,
+}
+
+/// Errors of the filesystem adapter, already phrased for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("invalid ignore pattern {pattern:?}: {message}")]
+    BadPattern { pattern: String, message: String },
+}
+
+/// Reads the user's files. Only this port sees OS paths; everything it returns is root-relative
+/// POSIX.
+pub trait FilesystemPort: Send + Sync {
+    /// Whether `root` (as the user typed it) exists and is a directory.
+    fn root_status(&self, root: &str) -> RootStatus;
+    /// All regular files under `root` that survive ignore rules, sorted by path.
+    fn walk(&self, root: &str, options: &WalkOptions) -> Result<Vec<WalkedFile>, FsError>;
+    /// The bytes of one walked file.
+    fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StoragePort
+// ---------------------------------------------------------------------------------------------
+
+/// Errors of the storage adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database is corrupt or not an sm database: {0}")]
+    Corrupt(String),
+}
+
+/// One applied or pending schema migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationInfo {
+    pub version: u32,
+    pub name: String,
+}
+
+/// Persists scans, job state and configuration (the `scan_*`, `state_*`, `config_*` zones).
+pub trait StoragePort: Send {
+    /// Applies pending kernel migrations; returns the ones applied now.
+    fn migrate(&mut self) -> Result<Vec<MigrationInfo>, StorageError>;
+    /// The highest applied kernel schema version (0 for a fresh database).
+    fn schema_version(&self) -> Result<u32, StorageError>;
+    /// How many nodes the persisted scan holds.
+    fn count_nodes(&self) -> Result<u64, StorageError>;
+    /// Replaces the scan zone with `result` in one transaction.
+    fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError>;
+    /// The persisted scan, if any scan was ever persisted.
+    fn load_scan(&self) -> Result<Option<ScanResult>, StorageError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PluginLoaderPort
+// ---------------------------------------------------------------------------------------------
+
+/// Load status of a discovered plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginStatus {
+    Enabled,
+    Disabled,
+    IncompatibleSpec,
+    InvalidManifest,
+    LoadError,
+    IdCollision,
+}
+
+impl PluginStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::IncompatibleSpec => "incompatible-spec",
+            Self::InvalidManifest => "invalid-manifest",
+            Self::LoadError => "load-error",
+            Self::IdCollision => "id-collision",
+        }
+    }
+}
+
+/// A plugin directory found on disk, with its manifest and status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveredPlugin {
+    pub id: String,
+    /// Where the plugin directory is, as the loader reports it.
+    pub path: String,
+    pub manifest: Option<Value>,
+    pub status: PluginStatus,
+    pub status_reason: Option<String>,
+}
+
+/// Finds third-party plugins and checks their manifests.
+pub trait PluginLoaderPort: Send + Sync {
+    /// Every plugin directory under `search_dirs`, in a deterministic order, with statuses.
+    fn discover(&self, search_dirs: &[String]) -> Vec<DiscoveredPlugin>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RunnerPort
+// ---------------------------------------------------------------------------------------------
+
+/// A request to run an external agent process (e.g. `claude -p`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub program: String,
+    pub args: Vec<String>,
+    /// Written to the child's stdin, then stdin is closed.
+    pub stdin: String,
+    pub timeout_ms: u64,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration_ms: u64,
+}
+
+/// Errors of a runner.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("could not start {program}: {message}")]
+    Spawn { program: String, message: String },
+    #[error("{program} timed out after {timeout_ms} ms")]
+    Timeout { program: String, timeout_ms: u64 },
+    #[error("runner i/o: {0}")]
+    Io(String),
+}
+
+/// Runs external processes for actions. The only async port.
+#[async_trait::async_trait]
+pub trait RunnerPort: Send + Sync {
+    async fn run(&self, request: RunRequest) -> Result<RunOutcome, RunnerError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ProgressEmitterPort
+// ---------------------------------------------------------------------------------------------
+
+/// Receives lifecycle events (`scan.started`, `scan.progress`, `scan.completed`, …).
+/// Called from worker threads; implementations throttle as they see fit.
+pub trait ProgressEmitterPort: Send + Sync {
+    fn emit(&self, event: &Event);
+}
+
+/// A progress emitter that drops everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SilentProgress;
+
+impl ProgressEmitterPort for SilentProgress {
+    fn emit(&self, _event: &Event) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock (a small extra port: the kernel never reads the time itself)
+// ---------------------------------------------------------------------------------------------
+
+/// Wall-clock milliseconds and run ids.
+pub trait Clock: Send + Sync {
+    /// Unix time in milliseconds.
+    fn now_ms(&self) -> u64;
+    /// A fresh id for a run (scan, job batch).
+    fn new_run_id(&self) -> String;
+}

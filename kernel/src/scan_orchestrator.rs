@@ -1,0 +1,435 @@
+//! The scan use case, one straight pipeline:
+//!
+//! walk → classify → read → split/parse frontmatter → node → detectors → resolve → rules → result.
+//!
+//! Persistence is the caller's next step (it owns the StoragePort), so `--dry-run` is simply "do not
+//! call persist". A malformed file never fails the scan: it becomes an issue in the result.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::events::{Event, types};
+use crate::extensions::{DetectContext, RuleContext};
+use crate::frontmatter::{self, MalformedHint};
+use crate::hashing::content_hash;
+use crate::model::{
+    Issue, Link, Node, SCAN_RESULT_SCHEMA_VERSION, ScanResult, ScanStats, ScannedBy, Scope, Severity, Stability,
+    TripleSplit,
+};
+use crate::node_index::NodeIndex;
+use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
+use crate::registry::{Registry, is_kebab};
+use crate::tokens::count_tokens;
+
+/// Rule ids the kernel itself emits (not rules: they cannot be disabled).
+pub mod kernel_rule_ids {
+    pub const FRONTMATTER_INVALID: &str = "frontmatter-invalid";
+    pub const FRONTMATTER_MALFORMED: &str = "frontmatter-malformed";
+    pub const FILE_TOO_LARGE: &str = "file-too-large";
+    pub const FILE_NOT_TEXT: &str = "file-not-text";
+    pub const FILE_UNREADABLE: &str = "file-unreadable";
+    pub const DUPLICATE_PATH: &str = "duplicate-path";
+}
+use kernel_rule_ids as ids;
+
+/// What to scan and how.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    /// Roots as the user typed them; the filesystem adapter resolves them.
+    pub roots: Vec<String>,
+    pub scope: Scope,
+    /// Count cl100k tokens (`--no-tokens` turns this off).
+    pub tokens: bool,
+    /// Claimed files larger than this are skipped with an info issue.
+    pub max_file_size_bytes: u64,
+    /// Frontmatter problems are errors instead of warnings.
+    pub strict: bool,
+    pub walk: WalkOptions,
+    pub scanned_by: ScannedBy,
+}
+
+/// The collaborators a scan needs.
+pub struct ScanDeps<'a> {
+    pub fs: &'a dyn FilesystemPort,
+    pub registry: &'a Registry,
+    pub clock: &'a dyn Clock,
+    pub progress: &'a dyn ProgressEmitterPort,
+}
+
+/// Why a scan could not run at all (as opposed to issues inside a result).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("no scan roots given")]
+    NoRoots,
+    #[error("scan root {0:?} does not exist")]
+    RootMissing(String),
+    #[error("scan root {0:?} is not a directory")]
+    RootNotDirectory(String),
+    #[error(transparent)]
+    Walk(#[from] FsError),
+}
+
+/// Runs the whole pipeline and returns a sorted, deterministic result.
+pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult, ScanError> {
+    validate_roots(deps.fs, &request.roots)?;
+    let started_at = deps.clock.now_ms();
+    let run_id = deps.clock.new_run_id();
+    let emit = |event_type: &str, data: Value| {
+        deps.progress.emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));
+    };
+    emit(types::SCAN_STARTED, json!({ "roots": request.roots }));
+
+    let registry = deps.registry;
+    let mut file_issues: Vec<Issue> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut files_walked = 0u64;
+    let mut files_skipped = 0u64;
+    if !registry.adapters().is_empty() {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for root in &request.roots {
+            let walked = deps.fs.walk(root, &request.walk)?;
+            files_walked += walked.len() as u64;
+            for file in walked {
+                let Some((adapter, kind)) = classify(registry, &file.path) else { continue };
+                if !seen.insert(file.path.clone()) {
+                    files_skipped += 1;
+                    file_issues.push(Issue::new(
+                        ids::DUPLICATE_PATH,
+                        Severity::Warn,
+                        &file.path,
+                        format!("{} exists under more than one scan root; kept the first (root {root:?} skipped)", file.path),
+                    ));
+                    continue;
+                }
+                candidates.push(Candidate { root: root.clone(), path: file.path, size: file.size, adapter, kind });
+            }
+        }
+    }
+
+    let total = candidates.len() as u64;
+    let done = AtomicU64::new(0);
+    let built: Vec<FileOutcome> = candidates
+        .par_iter()
+        .map(|c| {
+            let outcome = build_one(deps.fs, request, c);
+            let index = done.fetch_add(1, Ordering::Relaxed) + 1;
+            emit(types::SCAN_PROGRESS, json!({ "index": index, "total": total, "path": c.path }));
+            outcome
+        })
+        .collect();
+
+    let mut nodes: Vec<Node> = Vec::with_capacity(built.len());
+    let mut bodies: Vec<(String, u64)> = Vec::with_capacity(built.len());
+    for outcome in built {
+        match outcome {
+            FileOutcome::Node { node, body, body_start_line, issues } => {
+                nodes.push(node);
+                bodies.push((body, body_start_line));
+                file_issues.extend(issues);
+            }
+            FileOutcome::Skipped(issue) => {
+                files_skipped += 1;
+                file_issues.push(issue);
+            }
+        }
+    }
+
+    let mut links = run_detectors(registry, &nodes, &bodies);
+    drop(bodies);
+    links.sort_by(|a, b| {
+        (&a.source, &a.target, a.kind, a.location.map(|l| l.line))
+            .cmp(&(&b.source, &b.target, b.kind, b.location.map(|l| l.line)))
+    });
+
+    let index = NodeIndex::build(&nodes);
+    count_links(&mut nodes, &links, &index);
+
+    let mut issues = run_rules(registry, &nodes, &links, &index);
+    file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
+    if request.strict {
+        for issue in &mut file_issues {
+            if issue.rule_id == ids::FRONTMATTER_INVALID || issue.rule_id == ids::FRONTMATTER_MALFORMED {
+                issue.severity = Severity::Error;
+            }
+        }
+    }
+    issues.extend(file_issues);
+
+    let stats = ScanStats {
+        files_walked,
+        files_skipped,
+        nodes_count: nodes.len() as u64,
+        links_count: links.len() as u64,
+        issues_count: issues.len() as u64,
+        duration_ms: deps.clock.now_ms().saturating_sub(started_at),
+    };
+    emit(types::SCAN_COMPLETED, json!({ "stats": stats }));
+    let mut adapters: Vec<String> = registry.adapters().iter().map(|a| a.info().id).collect();
+    adapters.sort();
+    Ok(ScanResult {
+        schema_version: SCAN_RESULT_SCHEMA_VERSION,
+        scanned_at: started_at,
+        scope: request.scope,
+        roots: request.roots.clone(),
+        adapters,
+        scanned_by: Some(request.scanned_by.clone()),
+        nodes,
+        links,
+        issues,
+        stats,
+    })
+}
+
+/// Checks every root before anything is read or written.
+pub fn validate_roots(fs: &dyn FilesystemPort, roots: &[String]) -> Result<(), ScanError> {
+    if roots.is_empty() {
+        return Err(ScanError::NoRoots);
+    }
+    for root in roots {
+        match fs.root_status(root) {
+            RootStatus::Directory => {}
+            RootStatus::Missing => return Err(ScanError::RootMissing(root.clone())),
+            RootStatus::NotADirectory => return Err(ScanError::RootNotDirectory(root.clone())),
+        }
+    }
+    Ok(())
+}
+
+struct Candidate {
+    root: String,
+    path: String,
+    size: u64,
+    adapter: String,
+    kind: String,
+}
+
+enum FileOutcome {
+    Node { node: Node, body: String, body_start_line: u64, issues: Vec<Issue> },
+    Skipped(Issue),
+}
+
+fn classify(registry: &Registry, path: &str) -> Option<(String, String)> {
+    registry
+        .adapters()
+        .iter()
+        .find_map(|a| a.classify(path).map(|kind| (a.info().id, kind)))
+}
+
+fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> FileOutcome {
+    if c.size > request.max_file_size_bytes {
+        return FileOutcome::Skipped(
+            Issue::new(
+                ids::FILE_TOO_LARGE,
+                Severity::Info,
+                &c.path,
+                format!(
+                    "{} is {} bytes, over scan.maxFileSizeBytes ({}); not scanned",
+                    c.path, c.size, request.max_file_size_bytes
+                ),
+            )
+            .with_data(json!({ "bytes": c.size, "limit": request.max_file_size_bytes })),
+        );
+    }
+    let bytes = match fs.read(&c.root, &c.path) {
+        Ok(b) => b,
+        Err(err) => {
+            return FileOutcome::Skipped(Issue::new(
+                ids::FILE_UNREADABLE,
+                Severity::Warn,
+                &c.path,
+                format!("{} could not be read: {err}", c.path),
+            ));
+        }
+    };
+    let text = match decode_text(&bytes) {
+        Ok(t) => t,
+        Err(why) => {
+            return FileOutcome::Skipped(
+                Issue::new(ids::FILE_NOT_TEXT, Severity::Warn, &c.path, format!("{} is not UTF-8 text ({why}); not scanned", c.path))
+                    .with_data(json!({ "reason": why })),
+            );
+        }
+    };
+    let (node, body, body_start_line, issues) = build_node(&c.adapter, &c.kind, &c.path, text, request.tokens);
+    FileOutcome::Node { node, body, body_start_line, issues }
+}
+
+fn decode_text(bytes: &[u8]) -> Result<&str, String> {
+    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
+        return Err(format!("NUL byte at offset {pos}: binary file"));
+    }
+    std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+}
+
+/// Builds one node from its text. Public so that later incremental scans and tests share it.
+pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: bool) -> (Node, String, u64, Vec<Issue>) {
+    let split = frontmatter::split(text);
+    let raw_fm = split.raw_frontmatter.unwrap_or("");
+    let parsed = frontmatter::parse(raw_fm, split.frontmatter_start_line);
+    let mut issues = Vec::new();
+    if let Some(problem) = &parsed.problem {
+        issues.push(
+            Issue::new(
+                ids::FRONTMATTER_INVALID,
+                Severity::Warn,
+                path,
+                format!(
+                    "Frontmatter of {path} is not strict YAML (line {}: {}); recovered {} key(s)",
+                    problem.line,
+                    problem.reason,
+                    problem.recovered_keys.len()
+                ),
+            )
+            .with_data(json!({
+                "kind": kind,
+                "line": problem.line,
+                "reason": problem.reason,
+                "recoveredKeys": problem.recovered_keys,
+            })),
+        );
+    }
+    if let Some(hint) = split.malformed {
+        let fix = match hint {
+            MalformedHint::MissingClose => "add a closing `---` line after the last frontmatter key",
+            MalformedHint::PasteWithIndent => "move the `---` fences and keys to column 0",
+        };
+        issues.push(
+            Issue::new(
+                ids::FRONTMATTER_MALFORMED,
+                Severity::Warn,
+                path,
+                format!("{path} looks like it has frontmatter but it was not recognised: {fix}"),
+            )
+            .with_data(json!({ "hint": hint.as_str(), "line": 1 })),
+        );
+    }
+    let fm = parsed.map;
+    let body_text = split.body;
+    let node = Node {
+        path: path.to_owned(),
+        kind: kind.to_owned(),
+        adapter: adapter.to_owned(),
+        title: Some(title_of(&fm, body_text, path)),
+        description: non_empty_str(fm.get("description")),
+        stability: metadata(&fm, "stability").and_then(|v| v.as_str().and_then(Stability::parse)),
+        version: metadata(&fm, "version").and_then(scalar_string).or_else(|| non_empty_str(fm.get("version"))),
+        author: non_empty_str(fm.get("author")).or_else(|| metadata(&fm, "author").and_then(scalar_string)),
+        body_hash: content_hash(body_text),
+        frontmatter_hash: content_hash(raw_fm),
+        bytes: TripleSplit::new(raw_fm.len() as u64, body_text.len() as u64),
+        tokens: tokens.then(|| TripleSplit::new(count_tokens(raw_fm), count_tokens(body_text))),
+        links_out_count: 0,
+        links_in_count: 0,
+        external_refs_count: 0,
+        frontmatter: fm,
+    };
+    let body = if body_text.contains('\r') { body_text.replace("\r\n", "\n") } else { body_text.to_owned() };
+    (node, body, split.body_start_line, issues)
+}
+
+fn metadata<'a>(fm: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    fm.get("metadata").and_then(Value::as_object).and_then(|m| m.get(key))
+}
+
+fn non_empty_str(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Frontmatter `name`, else the first `# heading` outside code fences, else the file stem
+/// (the directory name for `SKILL.md`).
+fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
+    if let Some(name) = non_empty_str(fm.get("name")) {
+        return name;
+    }
+    let mut in_fence = false;
+    for line in body.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if !in_fence {
+            if let Some(h) = line.strip_prefix("# ") {
+                let h = h.trim().trim_end_matches('#').trim();
+                if !h.is_empty() {
+                    return h.to_owned();
+                }
+            }
+        }
+    }
+    let file = path.rsplit('/').next().unwrap_or(path);
+    if file == "SKILL.md" {
+        if let Some(dir) = path.rsplit('/').nth(1) {
+            return dir.to_owned();
+        }
+    }
+    file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned()
+}
+
+fn run_detectors(registry: &Registry, nodes: &[Node], bodies: &[(String, u64)]) -> Vec<Link> {
+    if registry.detectors().is_empty() {
+        return Vec::new();
+    }
+    nodes
+        .par_iter()
+        .zip(bodies.par_iter())
+        .flat_map_iter(|(node, (body, body_start_line))| {
+            let ctx = DetectContext { node, body, body_start_line: *body_start_line };
+            registry.detectors().iter().flat_map(move |d| {
+                let id = d.info().id;
+                let mut links = d.detect(&ctx);
+                for link in &mut links {
+                    if link.sources.is_empty() {
+                        link.sources.push(id.clone());
+                    }
+                }
+                links
+            })
+        })
+        .collect()
+}
+
+fn count_links(nodes: &mut [Node], links: &[Link], index: &NodeIndex) {
+    use std::collections::HashMap;
+    let mut out: HashMap<&str, u64> = HashMap::new();
+    let mut incoming: HashMap<String, u64> = HashMap::new();
+    for link in links {
+        *out.entry(link.source.as_str()).or_default() += 1;
+        if let Some(target) = index.resolve(&link.target) {
+            *incoming.entry(target.to_owned()).or_default() += 1;
+        }
+    }
+    for node in nodes {
+        node.links_out_count = out.get(node.path.as_str()).copied().unwrap_or(0);
+        node.links_in_count = incoming.get(&node.path).copied().unwrap_or(0);
+    }
+}
+
+fn run_rules(registry: &Registry, nodes: &[Node], links: &[Link], index: &NodeIndex) -> Vec<Issue> {
+    let ctx = RuleContext { nodes, links, index };
+    let mut issues = Vec::new();
+    for rule in registry.rules() {
+        let id = rule.info().id;
+        for mut issue in rule.evaluate(&ctx) {
+            if !is_kebab(&issue.rule_id) {
+                issue.rule_id = id.clone();
+            }
+            if issue.node_ids.is_empty() {
+                continue;
+            }
+            issues.push(issue);
+        }
+    }
+    issues
+}
