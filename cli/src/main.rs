@@ -1,1 +1,4 @@
-fn main() {}
+//! The `sm` binary.
+fn main() -> std::process::ExitCode {
+    sm_cli::main_entry()
+}

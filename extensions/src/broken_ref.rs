@@ -60,7 +60,12 @@ impl Rule for BrokenRef {
                         ID,
                         Severity::Warn,
                         &link.source,
-                        format!("Broken {} reference from {} → {}", link.kind.as_str(), link.source, link.target),
+                        format!(
+                            "Broken {} reference from {} → {}",
+                            link.kind.as_str(),
+                            link.source,
+                            link.target
+                        ),
                     )
                     .with_data(data),
                 );

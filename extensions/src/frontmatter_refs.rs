@@ -28,7 +28,12 @@ impl Detector for FrontmatterRefs {
     }
 
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
-        let Some(metadata) = ctx.node.frontmatter.get("metadata").and_then(Value::as_object) else {
+        let Some(metadata) = ctx
+            .node
+            .frontmatter
+            .get("metadata")
+            .and_then(Value::as_object)
+        else {
             return Vec::new();
         };
         let this = ctx.node.path.as_str();

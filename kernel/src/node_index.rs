@@ -45,7 +45,10 @@ impl NodeIndex {
         if let Some(p) = self.paths.get(as_path) {
             return Some(p.as_str());
         }
-        let bare = trimmed.strip_prefix('/').or_else(|| trimmed.strip_prefix('@')).unwrap_or(trimmed);
+        let bare = trimmed
+            .strip_prefix('/')
+            .or_else(|| trimmed.strip_prefix('@'))
+            .unwrap_or(trimmed);
         self.names
             .get(&normalize_trigger(bare))
             .and_then(|paths| paths.first())

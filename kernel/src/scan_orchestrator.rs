@@ -16,8 +16,8 @@ use crate::extensions::{DetectContext, RuleContext};
 use crate::frontmatter::{self, MalformedHint};
 use crate::hashing::content_hash;
 use crate::model::{
-    Issue, Link, Node, SCAN_RESULT_SCHEMA_VERSION, ScanResult, ScanStats, ScannedBy, Scope, Severity, Stability,
-    TripleSplit,
+    Issue, Link, Node, SCAN_RESULT_SCHEMA_VERSION, ScanResult, ScanStats, ScannedBy, Scope,
+    Severity, Stability, TripleSplit,
 };
 use crate::node_index::NodeIndex;
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
@@ -78,7 +78,8 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     let started_at = deps.clock.now_ms();
     let run_id = deps.clock.new_run_id();
     let emit = |event_type: &str, data: Value| {
-        deps.progress.emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));
+        deps.progress
+            .emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));
     };
     emit(types::SCAN_STARTED, json!({ "roots": request.roots }));
 
@@ -93,7 +94,9 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
             let walked = deps.fs.walk(root, &request.walk)?;
             files_walked += walked.len() as u64;
             for file in walked {
-                let Some((adapter, kind)) = classify(registry, &file.path) else { continue };
+                let Some((adapter, kind)) = classify(registry, &file.path) else {
+                    continue;
+                };
                 if !seen.insert(file.path.clone()) {
                     files_skipped += 1;
                     file_issues.push(Issue::new(
@@ -104,7 +107,13 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
                     ));
                     continue;
                 }
-                candidates.push(Candidate { root: root.clone(), path: file.path, size: file.size, adapter, kind });
+                candidates.push(Candidate {
+                    root: root.clone(),
+                    path: file.path,
+                    size: file.size,
+                    adapter,
+                    kind,
+                });
             }
         }
     }
@@ -116,7 +125,10 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
         .map(|c| {
             let outcome = build_one(deps.fs, request, c);
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
-            emit(types::SCAN_PROGRESS, json!({ "index": index, "total": total, "path": c.path }));
+            emit(
+                types::SCAN_PROGRESS,
+                json!({ "index": index, "total": total, "path": c.path }),
+            );
             outcome
         })
         .collect();
@@ -125,7 +137,12 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     let mut bodies: Vec<(String, u64)> = Vec::with_capacity(built.len());
     for outcome in built {
         match outcome {
-            FileOutcome::Node { node, body, body_start_line, issues } => {
+            FileOutcome::Node {
+                node,
+                body,
+                body_start_line,
+                issues,
+            } => {
                 nodes.push(node);
                 bodies.push((body, body_start_line));
                 file_issues.extend(issues);
@@ -140,8 +157,12 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     let mut links = run_detectors(registry, &nodes, &bodies);
     drop(bodies);
     links.sort_by(|a, b| {
-        (&a.source, &a.target, a.kind, a.location.map(|l| l.line))
-            .cmp(&(&b.source, &b.target, b.kind, b.location.map(|l| l.line)))
+        (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
+            &b.source,
+            &b.target,
+            b.kind,
+            b.location.map(|l| l.line),
+        ))
     });
 
     let index = NodeIndex::build(&nodes);
@@ -151,7 +172,9 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
     if request.strict {
         for issue in &mut file_issues {
-            if issue.rule_id == ids::FRONTMATTER_INVALID || issue.rule_id == ids::FRONTMATTER_MALFORMED {
+            if issue.rule_id == ids::FRONTMATTER_INVALID
+                || issue.rule_id == ids::FRONTMATTER_MALFORMED
+            {
                 issue.severity = Severity::Error;
             }
         }
@@ -207,7 +230,12 @@ struct Candidate {
 }
 
 enum FileOutcome {
-    Node { node: Node, body: String, body_start_line: u64, issues: Vec<Issue> },
+    Node {
+        node: Node,
+        body: String,
+        body_start_line: u64,
+        issues: Vec<Issue>,
+    },
     Skipped(Issue),
 }
 
@@ -248,13 +276,24 @@ fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> F
         Ok(t) => t,
         Err(why) => {
             return FileOutcome::Skipped(
-                Issue::new(ids::FILE_NOT_TEXT, Severity::Warn, &c.path, format!("{} is not UTF-8 text ({why}); not scanned", c.path))
-                    .with_data(json!({ "reason": why })),
+                Issue::new(
+                    ids::FILE_NOT_TEXT,
+                    Severity::Warn,
+                    &c.path,
+                    format!("{} is not UTF-8 text ({why}); not scanned", c.path),
+                )
+                .with_data(json!({ "reason": why })),
             );
         }
     };
-    let (node, body, body_start_line, issues) = build_node(&c.adapter, &c.kind, &c.path, text, request.tokens);
-    FileOutcome::Node { node, body, body_start_line, issues }
+    let (node, body, body_start_line, issues) =
+        build_node(&c.adapter, &c.kind, &c.path, text, request.tokens);
+    FileOutcome::Node {
+        node,
+        body,
+        body_start_line,
+        issues,
+    }
 }
 
 fn decode_text(bytes: &[u8]) -> Result<&str, String> {
@@ -265,7 +304,13 @@ fn decode_text(bytes: &[u8]) -> Result<&str, String> {
 }
 
 /// Builds one node from its text. Public so that later incremental scans and tests share it.
-pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: bool) -> (Node, String, u64, Vec<Issue>) {
+pub fn build_node(
+    adapter: &str,
+    kind: &str,
+    path: &str,
+    text: &str,
+    tokens: bool,
+) -> (Node, String, u64, Vec<Issue>) {
     let split = frontmatter::split(text);
     let raw_fm = split.raw_frontmatter.unwrap_or("");
     let parsed = frontmatter::parse(raw_fm, split.frontmatter_start_line);
@@ -293,7 +338,9 @@ pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: boo
     }
     if let Some(hint) = split.malformed {
         let fix = match hint {
-            MalformedHint::MissingClose => "add a closing `---` line after the last frontmatter key",
+            MalformedHint::MissingClose => {
+                "add a closing `---` line after the last frontmatter key"
+            }
             MalformedHint::PasteWithIndent => "move the `---` fences and keys to column 0",
         };
         issues.push(
@@ -315,8 +362,11 @@ pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: boo
         title: Some(title_of(&fm, body_text, path)),
         description: non_empty_str(fm.get("description")),
         stability: metadata(&fm, "stability").and_then(|v| v.as_str().and_then(Stability::parse)),
-        version: metadata(&fm, "version").and_then(scalar_string).or_else(|| non_empty_str(fm.get("version"))),
-        author: non_empty_str(fm.get("author")).or_else(|| metadata(&fm, "author").and_then(scalar_string)),
+        version: metadata(&fm, "version")
+            .and_then(scalar_string)
+            .or_else(|| non_empty_str(fm.get("version"))),
+        author: non_empty_str(fm.get("author"))
+            .or_else(|| metadata(&fm, "author").and_then(scalar_string)),
         body_hash: content_hash(body_text),
         frontmatter_hash: content_hash(raw_fm),
         bytes: TripleSplit::new(raw_fm.len() as u64, body_text.len() as u64),
@@ -326,16 +376,25 @@ pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: boo
         external_refs_count: 0,
         frontmatter: fm,
     };
-    let body = if body_text.contains('\r') { body_text.replace("\r\n", "\n") } else { body_text.to_owned() };
+    let body = if body_text.contains('\r') {
+        body_text.replace("\r\n", "\n")
+    } else {
+        body_text.to_owned()
+    };
     (node, body, split.body_start_line, issues)
 }
 
 fn metadata<'a>(fm: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    fm.get("metadata").and_then(Value::as_object).and_then(|m| m.get(key))
+    fm.get("metadata")
+        .and_then(Value::as_object)
+        .and_then(|m| m.get(key))
 }
 
 fn non_empty_str(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn scalar_string(v: &Value) -> Option<String> {
@@ -374,7 +433,9 @@ fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
             return dir.to_owned();
         }
     }
-    file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned()
+    file.rsplit_once('.')
+        .map_or(file, |(stem, _)| stem)
+        .to_owned()
 }
 
 fn run_detectors(registry: &Registry, nodes: &[Node], bodies: &[(String, u64)]) -> Vec<Link> {
@@ -385,7 +446,11 @@ fn run_detectors(registry: &Registry, nodes: &[Node], bodies: &[(String, u64)]) 
         .par_iter()
         .zip(bodies.par_iter())
         .flat_map_iter(|(node, (body, body_start_line))| {
-            let ctx = DetectContext { node, body, body_start_line: *body_start_line };
+            let ctx = DetectContext {
+                node,
+                body,
+                body_start_line: *body_start_line,
+            };
             registry.detectors().iter().flat_map(move |d| {
                 let id = d.info().id;
                 let mut links = d.detect(&ctx);
@@ -417,7 +482,11 @@ fn count_links(nodes: &mut [Node], links: &[Link], index: &NodeIndex) {
 }
 
 fn run_rules(registry: &Registry, nodes: &[Node], links: &[Link], index: &NodeIndex) -> Vec<Issue> {
-    let ctx = RuleContext { nodes, links, index };
+    let ctx = RuleContext {
+        nodes,
+        links,
+        index,
+    };
     let mut issues = Vec::new();
     for rule in registry.rules() {
         let id = rule.info().id;

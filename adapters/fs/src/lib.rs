@@ -23,13 +23,22 @@ pub struct LocalFilesystem {
 
 impl LocalFilesystem {
     pub fn new(base: impl Into<PathBuf>) -> Self {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-        Self { base: base.into(), threads }
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(8);
+        Self {
+            base: base.into(),
+            threads,
+        }
     }
 
     fn resolve(&self, root: &str) -> PathBuf {
         let p = Path::new(root);
-        if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
     }
 }
 
@@ -75,19 +84,32 @@ impl FilesystemPort for LocalFilesystem {
             let found = &found;
             let root_path = &root_path;
             Box::new(move |result| {
-                let Ok(entry) = result else { return WalkState::Continue };
+                let Ok(entry) = result else {
+                    return WalkState::Continue;
+                };
                 if !entry.file_type().is_some_and(|t| t.is_file()) {
                     return WalkState::Continue;
                 }
-                let Ok(rel) = entry.path().strip_prefix(root_path) else { return WalkState::Continue };
-                let Ok(meta) = entry.metadata() else { return WalkState::Continue };
+                let Ok(rel) = entry.path().strip_prefix(root_path) else {
+                    return WalkState::Continue;
+                };
+                let Ok(meta) = entry.metadata() else {
+                    return WalkState::Continue;
+                };
                 let mtime_ms = meta
                     .modified()
                     .ok()
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_millis() as i64);
-                let file = WalkedFile { path: to_posix(rel), size: meta.len(), mtime_ms };
-                found.lock().expect("walker mutex is never poisoned: pushes cannot panic").push(file);
+                let file = WalkedFile {
+                    path: to_posix(rel),
+                    size: meta.len(),
+                    mtime_ms,
+                };
+                found
+                    .lock()
+                    .expect("walker mutex is never poisoned: pushes cannot panic")
+                    .push(file);
                 WalkState::Continue
             })
         });
@@ -98,7 +120,10 @@ impl FilesystemPort for LocalFilesystem {
 
     fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError> {
         let full = self.resolve(root).join(path);
-        std::fs::read(&full).map_err(|e| FsError::Io { path: path.to_owned(), message: e.to_string() })
+        std::fs::read(&full).map_err(|e| FsError::Io {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -107,15 +132,22 @@ fn build_matcher(root: &Path, patterns: &[String]) -> Result<Gitignore, FsError>
     for pattern in patterns {
         builder
             .add_line(None, pattern)
-            .map_err(|e| FsError::BadPattern { pattern: pattern.clone(), message: e.to_string() })?;
+            .map_err(|e| FsError::BadPattern {
+                pattern: pattern.clone(),
+                message: e.to_string(),
+            })?;
     }
-    builder
-        .build()
-        .map_err(|e| FsError::BadPattern { pattern: patterns.join(", "), message: e.to_string() })
+    builder.build().map_err(|e| FsError::BadPattern {
+        pattern: patterns.join(", "),
+        message: e.to_string(),
+    })
 }
 
 fn to_posix(rel: &Path) -> String {
-    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     parts.join("/")
 }
 
@@ -149,7 +181,15 @@ mod tests {
         };
         let files = fs.walk(".", &options).expect("walk");
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, vec![".claude/skills/a/SKILL.md", ".gitignore", ".skillmapignore", "notes/b.md"]);
+        assert_eq!(
+            paths,
+            vec![
+                ".claude/skills/a/SKILL.md",
+                ".gitignore",
+                ".skillmapignore",
+                "notes/b.md"
+            ]
+        );
         assert_eq!(fs.read(".", "notes/b.md").expect("read"), b"x");
     }
 

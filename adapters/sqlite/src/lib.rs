@@ -13,8 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use sm_kernel::model::{
-    Confidence, Fix, Issue, Link, LinkKind, Location, Node, ScanResult, ScanStats, ScannedBy, Scope, Severity,
-    Stability, Trigger, TripleSplit,
+    Confidence, Fix, Issue, Link, LinkKind, Location, Node, ScanResult, ScanStats, ScannedBy,
+    Scope, Severity, Stability, Trigger, TripleSplit,
 };
 use sm_kernel::ports::{MigrationInfo, StorageError, StoragePort};
 
@@ -27,7 +27,12 @@ pub const MIGRATION_TABLE: &str = "config_migration_history";
 
 /// The newest kernel schema version this build knows.
 pub fn latest_schema_version() -> u32 {
-    embedded::migrations::runner().get_migrations().iter().map(|m| m.version() as u32).max().unwrap_or(0)
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version() as u32)
+        .max()
+        .unwrap_or(0)
 }
 
 /// A project or global database.
@@ -39,7 +44,8 @@ pub struct SqliteStorage {
 fn db_err(e: rusqlite::Error) -> StorageError {
     match e {
         rusqlite::Error::SqliteFailure(code, msg)
-            if code.code == rusqlite::ErrorCode::NotADatabase || code.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+            if code.code == rusqlite::ErrorCode::NotADatabase
+                || code.code == rusqlite::ErrorCode::DatabaseCorrupt =>
         {
             StorageError::Corrupt(msg.unwrap_or_else(|| code.to_string()))
         }
@@ -51,8 +57,9 @@ impl SqliteStorage {
     /// Opens (creating it and its directory if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StorageError::Database(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
         let conn = Connection::open(path).map_err(db_err)?;
         Self::configure(conn, path)
@@ -63,21 +70,30 @@ impl SqliteStorage {
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_err)?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_err)?;
         Self::configure(conn, path).map(Some)
     }
 
     fn configure(conn: Connection, path: &Path) -> Result<Self, StorageError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(db_err)?;
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-            return Err(StorageError::Database(format!("could not enable WAL (journal_mode is {mode})")));
+            return Err(StorageError::Database(format!(
+                "could not enable WAL (journal_mode is {mode})"
+            )));
         }
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
         )
         .map_err(db_err)?;
-        Ok(Self { conn, path: path.to_path_buf() })
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -91,18 +107,25 @@ impl SqliteStorage {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl StoragePort for SqliteStorage {
     fn migrate(&mut self) -> Result<Vec<MigrationInfo>, StorageError> {
         let mut runner = embedded::migrations::runner();
         runner.set_migration_table_name(MIGRATION_TABLE);
-        let report = runner.run(&mut self.conn).map_err(|e| StorageError::Migration(e.to_string()))?;
+        let report = runner
+            .run(&mut self.conn)
+            .map_err(|e| StorageError::Migration(e.to_string()))?;
         let applied: Vec<MigrationInfo> = report
             .applied_migrations()
             .iter()
-            .map(|m| MigrationInfo { version: m.version() as u32, name: m.name().to_owned() })
+            .map(|m| MigrationInfo {
+                version: m.version() as u32,
+                name: m.name().to_owned(),
+            })
             .collect();
         if !applied.is_empty() {
             let tx = self.conn.transaction().map_err(db_err)?;
@@ -115,7 +138,8 @@ impl StoragePort for SqliteStorage {
                 .map_err(db_err)?;
             }
             let max = applied.iter().map(|m| m.version).max().unwrap_or(0);
-            tx.execute_batch(&format!("PRAGMA user_version = {max}")).map_err(db_err)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {max}"))
+                .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
         }
         Ok(applied)
@@ -147,12 +171,18 @@ impl StoragePort for SqliteStorage {
         if self.schema_version()? == 0 {
             return Ok(0);
         }
-        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM scan_nodes", [], |r| r.get(0)).map_err(db_err)?;
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM scan_nodes", [], |r| r.get(0))
+            .map_err(db_err)?;
         Ok(n as u64)
     }
 
     fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
         tx.execute_batch("DELETE FROM scan_nodes; DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;")
             .map_err(db_err)?;
         write_meta(&tx, result)?;
@@ -166,7 +196,9 @@ impl StoragePort for SqliteStorage {
         if self.schema_version()? == 0 {
             return Ok(None);
         }
-        let Some(meta) = read_meta(&self.conn)? else { return Ok(None) };
+        let Some(meta) = read_meta(&self.conn)? else {
+            return Ok(None);
+        };
         let nodes = read_nodes(&self.conn)?;
         let links = read_links(&self.conn)?;
         let issues = read_issues(&self.conn)?;
@@ -208,7 +240,11 @@ fn write_meta(tx: &rusqlite::Transaction<'_>, r: &ScanResult) -> Result<(), Stor
     Ok(())
 }
 
-fn write_nodes(tx: &rusqlite::Transaction<'_>, nodes: &[Node], scanned_at: u64) -> Result<(), StorageError> {
+fn write_nodes(
+    tx: &rusqlite::Transaction<'_>,
+    nodes: &[Node],
+    scanned_at: u64,
+) -> Result<(), StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
@@ -325,18 +361,34 @@ fn read_meta(conn: &Connection) -> Result<Option<ScanResult>, StorageError> {
         )
         .optional()
         .map_err(db_err)?;
-    let Some((scope, roots, scanned_at, by_name, by_version, by_spec, adapters, walked, skipped, duration)) = row
+    let Some((
+        scope,
+        roots,
+        scanned_at,
+        by_name,
+        by_version,
+        by_spec,
+        adapters,
+        walked,
+        skipped,
+        duration,
+    )) = row
     else {
         return Ok(None);
     };
     let scanned_by = match (by_name, by_version, by_spec) {
-        (Some(name), Some(version), Some(spec_version)) => Some(ScannedBy { name, version, spec_version }),
+        (Some(name), Some(version), Some(spec_version)) => Some(ScannedBy {
+            name,
+            version,
+            spec_version,
+        }),
         _ => None,
     };
     Ok(Some(ScanResult {
         schema_version: sm_kernel::model::SCAN_RESULT_SCHEMA_VERSION,
         scanned_at: scanned_at as u64,
-        scope: Scope::parse(&scope).ok_or_else(|| StorageError::Corrupt(format!("scan_meta.scope {scope:?}")))?,
+        scope: Scope::parse(&scope)
+            .ok_or_else(|| StorageError::Corrupt(format!("scan_meta.scope {scope:?}")))?,
         roots: parse_json(&roots, "scan_meta.roots_json")?,
         adapters: parse_json(&adapters, "scan_meta.adapters_json")?,
         scanned_by,
@@ -364,19 +416,46 @@ fn read_nodes(conn: &Connection) -> Result<Vec<Node>, StorageError> {
     let rows = stmt
         .query_map([], |r| {
             Ok((
-                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
-                (r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, Option<String>>(5)?),
-                (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, String>(8)?),
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ),
+                (
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ),
+                (
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, String>(8)?,
+                ),
                 (r.get::<_, String>(9)?, r.get::<_, String>(10)?),
-                (r.get::<_, i64>(11)?, r.get::<_, i64>(12)?, r.get::<_, Option<i64>>(13)?, r.get::<_, Option<i64>>(14)?),
-                (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?, r.get::<_, i64>(17)?),
+                (
+                    r.get::<_, i64>(11)?,
+                    r.get::<_, i64>(12)?,
+                    r.get::<_, Option<i64>>(13)?,
+                    r.get::<_, Option<i64>>(14)?,
+                ),
+                (
+                    r.get::<_, i64>(15)?,
+                    r.get::<_, i64>(16)?,
+                    r.get::<_, i64>(17)?,
+                ),
             ))
         })
         .map_err(db_err)?;
     let mut nodes = Vec::new();
     for row in rows {
-        let ((path, kind, adapter), (title, description, stability), (version, author, fm), (bh, fh), bytes, counts) =
-            row.map_err(db_err)?;
+        let (
+            (path, kind, adapter),
+            (title, description, stability),
+            (version, author, fm),
+            (bh, fh),
+            bytes,
+            counts,
+        ) = row.map_err(db_err)?;
         let frontmatter: Map<String, Value> = parse_json(&fm, "scan_nodes.frontmatter_json")?;
         let tokens = match (bytes.2, bytes.3) {
             (Some(f), Some(b)) => Some(TripleSplit::new(f as u64, b as u64)),
@@ -415,26 +494,46 @@ fn read_links(conn: &Connection) -> Result<Vec<Link>, StorageError> {
     let rows = stmt
         .query_map([], |r| {
             Ok((
-                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
-                (r.get::<_, String>(4)?, r.get::<_, Option<String>>(5)?, r.get::<_, Option<String>>(6)?),
-                (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?, r.get::<_, Option<i64>>(9)?),
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ),
+                (
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ),
+                (
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                ),
                 r.get::<_, Option<String>>(10)?,
             ))
         })
         .map_err(db_err)?;
     let mut links = Vec::new();
     for row in rows {
-        let ((source, target, kind, confidence), (sources, original, normalized), (line, column, offset), raw) =
-            row.map_err(db_err)?;
+        let (
+            (source, target, kind, confidence),
+            (sources, original, normalized),
+            (line, column, offset),
+            raw,
+        ) = row.map_err(db_err)?;
         links.push(Link {
-            kind: LinkKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("scan_links.kind {kind:?}")))?,
-            confidence: Confidence::parse(&confidence)
-                .ok_or_else(|| StorageError::Corrupt(format!("scan_links.confidence {confidence:?}")))?,
+            kind: LinkKind::parse(&kind)
+                .ok_or_else(|| StorageError::Corrupt(format!("scan_links.kind {kind:?}")))?,
+            confidence: Confidence::parse(&confidence).ok_or_else(|| {
+                StorageError::Corrupt(format!("scan_links.confidence {confidence:?}"))
+            })?,
             sources: parse_json(&sources, "scan_links.sources_json")?,
             trigger: match (original, normalized) {
-                (Some(original_trigger), Some(normalized_trigger)) => {
-                    Some(Trigger { original_trigger, normalized_trigger })
-                }
+                (Some(original_trigger), Some(normalized_trigger)) => Some(Trigger {
+                    original_trigger,
+                    normalized_trigger,
+                }),
                 _ => None,
             },
             location: line.map(|l| Location {
@@ -473,14 +572,22 @@ fn read_issues(conn: &Connection) -> Result<Vec<Issue>, StorageError> {
         .map_err(db_err)?;
     let mut issues = Vec::new();
     for row in rows {
-        let (rule_id, severity, node_ids, link_indices, message, detail, fix, data) = row.map_err(db_err)?;
+        let (rule_id, severity, node_ids, link_indices, message, detail, fix, data) =
+            row.map_err(db_err)?;
         issues.push(Issue {
-            severity: Severity::parse(&severity)
-                .ok_or_else(|| StorageError::Corrupt(format!("scan_issues.severity {severity:?}")))?,
+            severity: Severity::parse(&severity).ok_or_else(|| {
+                StorageError::Corrupt(format!("scan_issues.severity {severity:?}"))
+            })?,
             node_ids: parse_json(&node_ids, "scan_issues.node_ids_json")?,
-            link_indices: link_indices.map(|t| parse_json(&t, "scan_issues.link_indices_json")).transpose()?,
-            fix: fix.map(|t| parse_json::<Fix>(&t, "scan_issues.fix_json")).transpose()?,
-            data: data.map(|t| parse_json(&t, "scan_issues.data_json")).transpose()?,
+            link_indices: link_indices
+                .map(|t| parse_json(&t, "scan_issues.link_indices_json"))
+                .transpose()?,
+            fix: fix
+                .map(|t| parse_json::<Fix>(&t, "scan_issues.fix_json"))
+                .transpose()?,
+            data: data
+                .map(|t| parse_json(&t, "scan_issues.data_json"))
+                .transpose()?,
             rule_id,
             message,
             detail,

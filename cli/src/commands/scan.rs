@@ -1,0 +1,193 @@
+//! `sm scan [ROOTS...]`
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sm_kernel::model::{SPEC_VERSION, ScanResult, ScannedBy, Scope, Severity};
+use sm_kernel::ports::WalkOptions;
+use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, run_scan, validate_roots};
+
+use crate::args::{GlobalArgs, ScanArgs};
+use crate::output::{CliError, Output, exit, sanitize};
+use crate::progress::{StderrProgress, effective_mode};
+use crate::settings::{IGNORE_FILE, ScopeContext, Settings};
+use crate::wiring;
+
+/// What a scan should do beyond computing.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub roots: Vec<String>,
+    pub tokens: bool,
+    pub strict: bool,
+    pub dry_run: bool,
+    pub allow_empty: bool,
+    pub db: PathBuf,
+}
+
+pub fn run(
+    args: &ScanArgs,
+    global: &GlobalArgs,
+    global_scope: bool,
+    out: &Output,
+) -> Result<u8, CliError> {
+    let started = Instant::now();
+    let ctx = ScopeContext::resolve(global_scope)?;
+    let settings = Settings::load(&ctx)?;
+    let plan = ScanPlan {
+        roots: choose_roots(&args.roots, &settings, &ctx),
+        tokens: settings.tokenize() && !args.no_tokens,
+        strict: settings.strict() || args.strict,
+        dry_run: args.dry_run,
+        allow_empty: args.allow_empty,
+        db: global.db.clone().unwrap_or_else(|| ctx.default_db()),
+    };
+    let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
+    report(&result, &plan, out);
+    out.done_in(started.elapsed());
+    Ok(if result.has_errors() {
+        exit::ISSUES
+    } else {
+        exit::OK
+    })
+}
+
+/// Roots from the command line, else config `roots`, else `.` (project) or `~/.claude` (global).
+pub fn choose_roots(cli_roots: &[String], settings: &Settings, ctx: &ScopeContext) -> Vec<String> {
+    if !cli_roots.is_empty() {
+        return cli_roots.to_vec();
+    }
+    let configured = settings.roots();
+    if !configured.is_empty() {
+        return configured;
+    }
+    match ctx.scope {
+        Scope::Project => vec![".".to_owned()],
+        Scope::Global => vec![ctx.root.join(".claude").display().to_string()],
+    }
+}
+
+/// Validates roots, scans, and (unless dry-run) persists in one transaction.
+pub fn scan_and_persist(
+    ctx: &ScopeContext,
+    settings: &Settings,
+    plan: &ScanPlan,
+    global: &GlobalArgs,
+    out: &Output,
+) -> Result<ScanResult, CliError> {
+    let fs = wiring::filesystem()?;
+    // Roots first: a typo must not touch the database.
+    validate_roots(&fs, &plan.roots).map_err(scan_error)?;
+    let registry = wiring::registry();
+    let clock = wiring::SystemClock;
+    let progress = StderrProgress::new(effective_mode(global.progress, out.quiet, out.json));
+    let request = ScanRequest {
+        roots: plan.roots.clone(),
+        scope: ctx.scope,
+        tokens: plan.tokens,
+        max_file_size_bytes: settings.max_file_size_bytes(),
+        strict: plan.strict,
+        walk: WalkOptions {
+            ignore_patterns: settings.ignore_patterns(),
+            ignore_file_name: IGNORE_FILE.to_owned(),
+            follow_symlinks: settings.follow_symlinks(),
+        },
+        scanned_by: ScannedBy {
+            name: "skill-map".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            spec_version: SPEC_VERSION.into(),
+        },
+    };
+    let deps = ScanDeps {
+        fs: &fs,
+        registry: &registry,
+        clock: &clock,
+        progress: &progress,
+    };
+    let result = run_scan(&deps, &request).map_err(scan_error)?;
+    if plan.dry_run {
+        return Ok(result);
+    }
+    let mut storage = wiring::open_storage(&plan.db)?;
+    out.verbose(1, &format!("database: {}", plan.db.display()));
+    if result.nodes.is_empty() && !plan.allow_empty {
+        let existing = storage
+            .count_nodes()
+            .map_err(|e| wiring::storage_error(&plan.db, &e))?;
+        if existing > 0 {
+            return Err(CliError::operational(
+                "empty-scan",
+                format!(
+                    "the scan found no nodes; refusing to replace the {existing} nodes in {} (check the roots, or pass --allow-empty)",
+                    display_path(&plan.db)
+                ),
+            )
+            .with_details(serde_json::json!({ "existingNodes": existing, "roots": plan.roots })));
+        }
+    }
+    storage
+        .persist_scan(&result)
+        .map_err(|e| wiring::storage_error(&plan.db, &e))?;
+    Ok(result)
+}
+
+fn scan_error(e: ScanError) -> CliError {
+    let code = match e {
+        ScanError::RootMissing(_) => "root-not-found",
+        ScanError::RootNotDirectory(_) => "root-not-directory",
+        ScanError::NoRoots => "no-roots",
+        ScanError::Walk(_) => "walk-failed",
+    };
+    CliError::operational(code, e.to_string())
+}
+
+/// A path relative to the working directory when it is inside it.
+pub fn display_path(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(&cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+fn report(result: &ScanResult, plan: &ScanPlan, out: &Output) {
+    if out.json {
+        out.print_json(result);
+        return;
+    }
+    let count = |s: Severity| result.issues.iter().filter(|i| i.severity == s).count();
+    let (errors, warns, infos) = (
+        count(Severity::Error),
+        count(Severity::Warn),
+        count(Severity::Info),
+    );
+    let roots = result.roots.len();
+    let mut text = format!(
+        "Scanned {roots} root{}: {} nodes, {} links, {} issues ({errors} errors, {warns} warnings, {infos} info).\n",
+        if roots == 1 { "" } else { "s" },
+        result.stats.nodes_count,
+        result.stats.links_count,
+        result.stats.issues_count,
+    );
+    let shown: Vec<_> = result
+        .issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error || out.verbose >= 1)
+        .collect();
+    for issue in shown {
+        let sev = match issue.severity {
+            Severity::Error => out.paint("error", "31"),
+            Severity::Warn => out.paint("warn ", "33"),
+            Severity::Info => out.paint("info ", "36"),
+        };
+        text.push_str(&format!(
+            "  {sev} {}: {}\n",
+            issue.rule_id,
+            sanitize(&issue.message)
+        ));
+    }
+    if plan.dry_run {
+        text.push_str("Dry run: the database was not written.\n");
+    } else {
+        text.push_str(&format!("Persisted to {}\n", display_path(&plan.db)));
+    }
+    out.print_text(&text);
+}

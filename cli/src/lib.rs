@@ -1,0 +1,95 @@
+//! `sm-cli`: the `sm` / `skill-map` command line, a driving adapter over the kernel's use cases.
+//!
+//! `wiring.rs` is the composition root — the only module that names adapter crates.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+mod args;
+mod commands;
+mod output;
+mod progress;
+mod settings;
+mod wiring;
+
+use args::{Cli, Verb};
+use output::{CliError, Output, color_enabled, exit};
+
+/// Parses the command line, runs the verb, and maps the outcome to a documented exit code.
+pub fn main_entry() -> ExitCode {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let env_json = std::env::var("SKILL_MAP_JSON").is_ok_and(|v| !v.is_empty() && v != "0");
+    let cli = match Cli::try_parse_from(&raw) {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err, env_json || raw.iter().any(|a| a == "--json")),
+    };
+    let json = cli.global.json || env_json;
+    let out = Output {
+        json,
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
+        color: !json && color_enabled(cli.global.no_color),
+    };
+    let global_scope =
+        cli.global.global || std::env::var("SKILL_MAP_SCOPE").is_ok_and(|v| v == "global");
+    let result = match &cli.command {
+        None => {
+            out.print_text(&format!("{}\n", Cli::command().render_long_help()));
+            Ok(exit::OK)
+        }
+        Some(Verb::Init(a)) => commands::init::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Scan(a)) => commands::scan::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Version) => commands::version::run(&cli.global, global_scope, &out),
+        Some(Verb::Help(a)) => commands::help::run(a, &out),
+        Some(Verb::Conformance(args::ConformanceVerb::Run(a))) => {
+            commands::conformance::run(a, &out)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            out.error(&err);
+            ExitCode::from(err.exit_code)
+        }
+    }
+}
+
+/// clap's parse errors: help/version print and exit 0; the rest exit 2 (with "did you mean" tips),
+/// as a JSON error document when `--json` is in effect.
+fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            ExitCode::from(exit::OK)
+        }
+        _ if json => {
+            let out = Output {
+                json: true,
+                quiet: false,
+                verbose: 0,
+                color: false,
+            };
+            let text = err.render().to_string();
+            let message = text
+                .lines()
+                .next()
+                .unwrap_or("usage error")
+                .trim_start_matches("error: ")
+                .to_owned();
+            out.error(
+                &CliError::operational("usage", message)
+                    .with_details(serde_json::json!({ "usage": text })),
+            );
+            ExitCode::from(exit::OPERATIONAL)
+        }
+        _ => {
+            let _ = err.print();
+            ExitCode::from(exit::OPERATIONAL)
+        }
+    }
+}
