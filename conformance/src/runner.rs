@@ -443,20 +443,20 @@ fn check_json_path(assertion: &Value, stdout: &str) -> Result<(), String> {
         .map_err(|e| format!("stdout is not one JSON document: {e}"))?;
     let path = assertion["path"].as_str().unwrap_or("$");
     let got = json_path::eval(&doc, path)?;
-    if let Some(want) = assertion.get("equals") {
-        if !json_equal(&got, want) {
-            return Err(format!("{path} is {got} (expected {want})"));
-        }
+    if let Some(want) = assertion.get("equals")
+        && !json_equal(&got, want)
+    {
+        return Err(format!("{path} is {got} (expected {want})"));
     }
-    if let Some(bound) = assertion.get("greaterThan").and_then(Value::as_f64) {
-        if got.as_f64().is_none_or(|g| g <= bound) {
-            return Err(format!("{path} is {got} (expected > {bound})"));
-        }
+    if let Some(bound) = assertion.get("greaterThan").and_then(Value::as_f64)
+        && got.as_f64().is_none_or(|g| g <= bound)
+    {
+        return Err(format!("{path} is {got} (expected > {bound})"));
     }
-    if let Some(bound) = assertion.get("lessThan").and_then(Value::as_f64) {
-        if got.as_f64().is_none_or(|g| g >= bound) {
-            return Err(format!("{path} is {got} (expected < {bound})"));
-        }
+    if let Some(bound) = assertion.get("lessThan").and_then(Value::as_f64)
+        && got.as_f64().is_none_or(|g| g >= bound)
+    {
+        return Err(format!("{path} is {got} (expected < {bound})"));
     }
     if let Some(pattern) = assertion.get("matches").and_then(Value::as_str) {
         let re = regex::Regex::new(pattern).map_err(|e| format!("bad pattern: {e}"))?;

@@ -77,6 +77,7 @@ pub struct Node {
     pub version: Option<String>,
     pub author: Option<String>,
     /// Parsed frontmatter (possibly recovered); `{}` when the file has none.
+    #[serde(default)]
     pub frontmatter: Map<String, Value>,
     /// sha256 hex of the body, CRLF normalised to LF.
     pub body_hash: String,
@@ -333,6 +334,7 @@ pub struct ScanResult {
     pub scope: Scope,
     pub roots: Vec<String>,
     /// Ids of the adapters that took part.
+    #[serde(default)]
     pub adapters: Vec<String>,
     pub scanned_by: Option<ScannedBy>,
     pub nodes: Vec<Node>,

@@ -59,15 +59,15 @@ impl NodeIndex {
 /// The names a node answers to: frontmatter `name`, and for `SKILL.md` its directory name.
 fn node_names(node: &Node) -> Vec<String> {
     let mut names = Vec::new();
-    if let Some(serde_json::Value::String(name)) = node.frontmatter.get("name") {
-        if !name.trim().is_empty() {
-            names.push(name.clone());
-        }
+    if let Some(serde_json::Value::String(name)) = node.frontmatter.get("name")
+        && !name.trim().is_empty()
+    {
+        names.push(name.clone());
     }
-    if let Some(dir) = node.path.strip_suffix("/SKILL.md") {
-        if let Some(last) = dir.rsplit('/').next() {
-            names.push(last.to_owned());
-        }
+    if let Some(dir) = node.path.strip_suffix("/SKILL.md")
+        && let Some(last) = dir.rsplit('/').next()
+    {
+        names.push(last.to_owned());
     }
     names
 }

@@ -418,20 +418,18 @@ fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
             in_fence = !in_fence;
             continue;
         }
-        if !in_fence {
-            if let Some(h) = line.strip_prefix("# ") {
-                let h = h.trim().trim_end_matches('#').trim();
-                if !h.is_empty() {
-                    return h.to_owned();
-                }
+        if !in_fence && let Some(h) = line.strip_prefix("# ") {
+            let h = h.trim().trim_end_matches('#').trim();
+            if !h.is_empty() {
+                return h.to_owned();
             }
         }
     }
     let file = path.rsplit('/').next().unwrap_or(path);
-    if file == "SKILL.md" {
-        if let Some(dir) = path.rsplit('/').nth(1) {
-            return dir.to_owned();
-        }
+    if file == "SKILL.md"
+        && let Some(dir) = path.rsplit('/').nth(1)
+    {
+        return dir.to_owned();
     }
     file.rsplit_once('.')
         .map_or(file, |(stem, _)| stem)

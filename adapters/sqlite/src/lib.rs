@@ -322,11 +322,11 @@ fn write_issues(tx: &rusqlite::Transaction<'_>, issues: &[Issue]) -> Result<(), 
             i.rule_id,
             i.severity.as_str(),
             to_json(&i.node_ids),
-            i.link_indices.as_ref().map(|v| to_json(v)),
+            i.link_indices.as_ref().map(to_json),
             i.message,
             i.detail,
-            i.fix.as_ref().map(|f| to_json(f)),
-            i.data.as_ref().map(|d| to_json(d)),
+            i.fix.as_ref().map(to_json),
+            i.data.as_ref().map(to_json),
         ])
         .map_err(db_err)?;
     }

@@ -1,0 +1,194 @@
+//! The SQLite StoragePort against real database files.
+
+use serde_json::{Map, json};
+use sm_adapter_sqlite::SqliteStorage;
+use sm_kernel::model::*;
+use sm_kernel::ports::{StorageError, StoragePort};
+
+fn node(i: usize) -> Node {
+    let mut fm = Map::new();
+    fm.insert("name".into(), json!(format!("n{i}")));
+    Node {
+        path: format!(".claude/skills/s{i:05}/SKILL.md"),
+        kind: "skill".into(),
+        adapter: "claude".into(),
+        title: Some(format!("n{i}")),
+        description: i.is_multiple_of(2).then(|| "d".to_owned()),
+        stability: i.is_multiple_of(3).then_some(Stability::Stable),
+        version: None,
+        author: None,
+        frontmatter: fm,
+        body_hash: format!("{:064x}", i),
+        frontmatter_hash: format!("{:064x}", i + 1),
+        bytes: TripleSplit::new(10, 20),
+        tokens: (!i.is_multiple_of(2)).then(|| TripleSplit::new(3, 4)),
+        links_out_count: 1,
+        links_in_count: 0,
+        external_refs_count: 0,
+    }
+}
+
+fn scan(n: usize) -> ScanResult {
+    let nodes: Vec<Node> = (0..n).map(node).collect();
+    let links: Vec<Link> = (0..n)
+        .map(|i| Link {
+            source: nodes[i].path.clone(),
+            target: nodes[(i + 1) % n].path.clone(),
+            kind: LinkKind::References,
+            confidence: Confidence::High,
+            sources: vec!["frontmatter-refs".into()],
+            trigger: i.is_multiple_of(2).then(|| Trigger {
+                original_trigger: "/x".into(),
+                normalized_trigger: "/x".into(),
+            }),
+            location: i.is_multiple_of(2).then_some(Location {
+                line: 3,
+                column: None,
+                offset: None,
+            }),
+            raw: None,
+        })
+        .collect();
+    let issues: Vec<Issue> = (0..n / 10)
+        .map(|i| {
+            Issue::new(
+                "broken-ref",
+                Severity::Warn,
+                &nodes[i].path,
+                format!("m{i}"),
+            )
+            .with_data(json!({"i": i}))
+        })
+        .collect();
+    ScanResult {
+        schema_version: 1,
+        scanned_at: 1_700_000_000_000,
+        scope: Scope::Project,
+        roots: vec![".".into()],
+        adapters: vec!["claude".into()],
+        scanned_by: Some(ScannedBy {
+            name: "skill-map".into(),
+            version: "0.1.0".into(),
+            spec_version: "0.1.0".into(),
+        }),
+        stats: ScanStats {
+            files_walked: n as u64,
+            files_skipped: 0,
+            nodes_count: n as u64,
+            links_count: links.len() as u64,
+            issues_count: issues.len() as u64,
+            duration_ms: 5,
+        },
+        nodes,
+        links,
+        issues,
+    }
+}
+
+#[test]
+fn twenty_thousand_nodes_persist_and_load_back_identically() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(".skill-map/skill-map.db");
+    let mut storage = SqliteStorage::open(&path).expect("open");
+    let applied = storage.migrate().expect("migrate");
+    assert_eq!(applied.len(), 1);
+    let result = scan(20_000);
+    storage.persist_scan(&result).expect("persist 20k nodes");
+    assert_eq!(storage.count_nodes().expect("count"), 20_000);
+    drop(storage);
+    let reopened = SqliteStorage::open(&path).expect("reopen");
+    let loaded = reopened
+        .load_scan()
+        .expect("load")
+        .expect("a scan was persisted");
+    assert_eq!(loaded, result);
+}
+
+#[test]
+fn persisting_replaces_the_previous_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");
+    storage.migrate().expect("migrate");
+    storage.persist_scan(&scan(50)).expect("persist");
+    storage.persist_scan(&scan(7)).expect("persist");
+    let loaded = storage.load_scan().expect("load").expect("scan");
+    assert_eq!(loaded.nodes.len(), 7);
+    assert_eq!(loaded.links.len(), 7);
+}
+
+#[test]
+fn migrations_are_idempotent_and_create_the_three_zones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.db");
+    let mut storage = SqliteStorage::open(&path).expect("open");
+    assert_eq!(storage.schema_version().expect("v"), 0);
+    assert_eq!(storage.load_scan().expect("load"), None);
+    storage.migrate().expect("migrate");
+    assert!(storage.migrate().expect("again").is_empty());
+    assert_eq!(storage.schema_version().expect("v"), 1);
+    let conn = storage.connection();
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        vec![
+            "config_migration_history",
+            "config_plugins",
+            "config_preferences",
+            "config_schema_versions",
+            "scan_issues",
+            "scan_links",
+            "scan_meta",
+            "scan_nodes",
+            "state_enrichment",
+            "state_executions",
+            "state_jobs",
+            "state_plugin_kv",
+            "state_summaries",
+        ]
+    );
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(journal, "wal");
+    let user_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(user_version, 1);
+    // CHECK constraints guard the enums.
+    let bad = conn.execute(
+        "INSERT INTO scan_links (source_path, target_path, kind, confidence) VALUES ('a', 'b', 'likes', 'high')",
+        [],
+    );
+    assert!(bad.is_err());
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.db");
+    std::fs::write(
+        &path,
+        "this is not sqlite, just text that is long enough to look like a header....",
+    )
+    .expect("write");
+    let outcome = SqliteStorage::open(&path).and_then(|mut s| s.migrate().map(|_| ()));
+    match outcome {
+        Err(StorageError::Corrupt(_))
+        | Err(StorageError::Database(_))
+        | Err(StorageError::Migration(_)) => {}
+        Ok(()) => panic!("a text file must not open as a database"),
+    }
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("read")
+            .starts_with("this is not sqlite"),
+        "file left as it was"
+    );
+}

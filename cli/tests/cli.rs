@@ -1,0 +1,886 @@
+//! End-to-end tests: the real `sm` binary on real temp projects and a real SQLite file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const SM: &str = env!("CARGO_BIN_EXE_sm");
+
+struct Project {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    home: PathBuf,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("project");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::create_dir_all(&home).expect("mkdir");
+        Self {
+            _dir: dir,
+            root,
+            home,
+        }
+    }
+
+    fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> &Self {
+        let p = self.root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+        self
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).expect("read")
+    }
+
+    fn command(&self, bin: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .current_dir(&self.root)
+            .env("HOME", &self.home);
+        for var in [
+            "SKILL_MAP_SCOPE",
+            "SKILL_MAP_JSON",
+            "SKILL_MAP_DB",
+            "SKILL_MAP_PROGRESS",
+            "NO_COLOR",
+        ] {
+            cmd.env_remove(var);
+        }
+        for var in [
+            "SKILL_MAP_DISABLE_ALL_ADAPTERS",
+            "SKILL_MAP_DISABLE_ALL_DETECTORS",
+            "SKILL_MAP_DISABLE_ALL_RULES",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    fn sm(&self, args: &[&str]) -> Run {
+        let out = self.command(SM, args).output().expect("run sm");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.root.join(".skill-map/skill-map.db")
+    }
+
+    fn db_count(&self, table: &str) -> i64 {
+        db_count(&self.db(), table)
+    }
+
+    /// A small Claude project: one of each kind, one frontmatter reference.
+    fn claude_project(&self) -> &Self {
+        self.write(".claude/agents/reviewer.md", "---\nname: reviewer\ndescription: Reviews code.\n---\n\nReviews.\n")
+            .write(".claude/commands/deploy.md", "---\nname: deploy\ndescription: Deploys.\n---\n\n# Deploy\n")
+            .write(
+                ".claude/skills/pdf/SKILL.md",
+                "---\nname: pdf\ndescription: PDF tools.\nmetadata:\n  requires: [.claude/agents/reviewer.md]\n---\n\n# PDF\n",
+            )
+            .write("README.md", "# Project\n\nHello.\n")
+    }
+}
+
+fn db_count(db: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
+}
+
+fn validate(schema: &str, value: &Value) {
+    let errors = sm_conformance::spec::validate(schema, value).expect("schema compiles");
+    assert!(errors.is_empty(), "{schema}: {errors:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// sm init
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn init_sets_up_the_project_and_runs_a_first_scan() {
+    let p = Project::new();
+    p.claude_project().write(".gitignore", "target/\n");
+    let run = p.sm(&["init"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&p.read(".skill-map/settings.json")).expect("json")["schemaVersion"],
+        1
+    );
+    assert_eq!(p.read(".skill-map/settings.local.json").trim(), "{}");
+    let ignore = p.read(".skillmapignore");
+    for pattern in [
+        ".git/",
+        "node_modules/",
+        "dist/",
+        "build/",
+        "target/",
+        ".skill-map/",
+        "*.swp",
+        "*.log",
+    ] {
+        assert!(
+            ignore.lines().any(|l| l == pattern),
+            "{pattern} missing from .skillmapignore"
+        );
+    }
+    let gitignore = p.read(".gitignore");
+    assert!(gitignore.starts_with("target/\n"));
+    assert!(gitignore.lines().any(|l| l == ".skill-map/skill-map.db*"));
+    assert!(
+        gitignore
+            .lines()
+            .any(|l| l == ".skill-map/settings.local.json")
+    );
+    assert_eq!(p.db_count("scan_nodes"), 4);
+    assert_eq!(p.db_count("config_schema_versions"), 1);
+}
+
+#[test]
+fn init_twice_is_an_error_that_changes_nothing_unless_forced() {
+    let p = Project::new();
+    p.claude_project();
+    assert_eq!(p.sm(&["init"]).code, 0);
+    p.write(
+        ".skill-map/settings.json",
+        "{\"schemaVersion\": 1, \"ignore\": [\"x/\"]}\n",
+    );
+    let gitignore_before = p.read(".gitignore");
+    let again = p.sm(&["init"]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    assert!(p.read(".skill-map/settings.json").contains("x/"));
+    assert_eq!(p.read(".gitignore"), gitignore_before);
+    let forced = p.sm(&["init", "--force", "--no-scan"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(!p.read(".skill-map/settings.json").contains("x/"));
+    assert_eq!(
+        p.read(".gitignore"),
+        gitignore_before,
+        "gitignore lines are not duplicated"
+    );
+}
+
+#[test]
+fn init_dry_run_writes_nothing_and_no_scan_leaves_an_empty_database() {
+    let p = Project::new();
+    p.claude_project();
+    let dry = p.sm(&["init", "--dry-run"]);
+    assert_eq!(dry.code, 0);
+    assert!(dry.stdout.contains("would create"), "{}", dry.stdout);
+    assert!(!p.root.join(".skill-map").exists());
+    assert!(!p.root.join(".gitignore").exists());
+    let no_scan = p.sm(&["init", "--no-scan"]);
+    assert_eq!(no_scan.code, 0, "{}", no_scan.stderr);
+    assert_eq!(p.db_count("scan_nodes"), 0);
+    assert_eq!(p.db_count("config_schema_versions"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sm scan
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn scan_builds_and_persists_the_graph() {
+    let p = Project::new();
+    p.claude_project();
+    let run = p.sm(&["scan", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    validate("scan-result.schema.json", &doc);
+    let kinds: Vec<(&str, &str)> = doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["path"].as_str().expect("path"),
+                n["kind"].as_str().expect("kind"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (".claude/agents/reviewer.md", "agent"),
+            (".claude/commands/deploy.md", "command"),
+            (".claude/skills/pdf/SKILL.md", "skill"),
+            ("README.md", "note"),
+        ]
+    );
+    let skill = &doc["nodes"][2];
+    assert_eq!(skill["title"], "pdf");
+    assert_eq!(skill["description"], "PDF tools.");
+    assert_eq!(skill["adapter"], "claude");
+    assert_eq!(skill["linksOutCount"], 1);
+    assert_eq!(doc["nodes"][0]["linksInCount"], 1);
+    assert!(skill["tokens"]["total"].as_u64().expect("tokens") > 0);
+    assert_eq!(
+        skill["bytes"]["total"],
+        skill["bytes"]["frontmatter"].as_u64().expect("n")
+            + skill["bytes"]["body"].as_u64().expect("n")
+    );
+    assert_eq!(
+        doc["nodes"][3]["title"], "Project",
+        "title falls back to the first heading"
+    );
+    assert_eq!(doc["links"][0]["kind"], "references");
+    assert_eq!(doc["links"][0]["sources"][0], "frontmatter-refs");
+    assert_eq!(p.db_count("scan_nodes"), 4);
+    assert_eq!(p.db_count("scan_links"), 1);
+    assert_eq!(p.db_count("scan_meta"), 1);
+
+    let human = p.sm(&["scan"]);
+    assert_eq!(human.code, 0);
+    assert!(
+        human
+            .stdout
+            .starts_with("Scanned 1 root: 4 nodes, 1 links, 0 issues"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stderr.contains("done in "), "{}", human.stderr);
+    assert!(!p.sm(&["scan", "-q"]).stderr.contains("done in"));
+}
+
+#[test]
+fn scan_output_is_deterministic() {
+    let p = Project::new();
+    p.claude_project().write(
+        "notes/a.md",
+        "---\nname: a\nmetadata:\n  related: [missing.md, README.md]\n---\nx\n",
+    );
+    let strip = |mut v: Value| {
+        v["scannedAt"] = Value::Null;
+        v["stats"]["durationMs"] = Value::Null;
+        v
+    };
+    let a = strip(p.sm(&["scan", "--json", "--dry-run"]).json());
+    let b = strip(p.sm(&["scan", "--json", "--dry-run"]).json());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn dry_run_computes_without_creating_the_database() {
+    let p = Project::new();
+    p.claude_project();
+    let run = p.sm(&["scan", "--dry-run"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("Dry run"), "{}", run.stdout);
+    assert!(!p.db().exists());
+}
+
+#[test]
+fn no_tokens_omits_token_counts() {
+    let p = Project::new();
+    p.claude_project();
+    let doc = p.sm(&["scan", "--json", "--no-tokens"]).json();
+    assert!(doc["nodes"][0].get("tokens").is_none());
+    validate("scan-result.schema.json", &doc);
+}
+
+#[test]
+fn missing_root_is_exit_2_and_leaves_the_database_untouched() {
+    let p = Project::new();
+    p.claude_project();
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let before = std::fs::read(p.db()).expect("db");
+    let run = p.sm(&["scan", "no-such-dir"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no-such-dir"), "{}", run.stderr);
+    assert_eq!(std::fs::read(p.db()).expect("db"), before);
+    assert_eq!(p.db_count("scan_nodes"), 4);
+
+    let json = p.sm(&["scan", "no-such-dir", "--json"]);
+    assert_eq!(json.code, 2);
+    let doc = json.json();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], "root-not-found");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("no-such-dir")
+    );
+
+    let fresh = Project::new();
+    assert_eq!(fresh.sm(&["scan", "nope"]).code, 2);
+    assert!(
+        !fresh.db().exists(),
+        "a failed scan must not create a database"
+    );
+}
+
+#[test]
+fn an_empty_scan_refuses_to_wipe_a_populated_database() {
+    let p = Project::new();
+    p.claude_project().write("empty/.keep", "");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let run = p.sm(&["scan", "empty"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--allow-empty"), "{}", run.stderr);
+    assert_eq!(p.db_count("scan_nodes"), 4);
+    let allowed = p.sm(&["scan", "empty", "--allow-empty"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    assert_eq!(p.db_count("scan_nodes"), 0);
+}
+
+#[test]
+fn ignore_rules_apply_and_hidden_dirs_are_walked() {
+    let p = Project::new();
+    p.write(".claude/skills/a/SKILL.md", "---\nname: a\n---\n")
+        .write("node_modules/pkg/README.md", "# dep\n")
+        .write("generated/x.md", "# gen\n")
+        .write("private/y.md", "# private\n")
+        .write("drafts/z.md", "# draft\n")
+        .write("keep.md", "# keep\n")
+        .write(".gitignore", "generated/\n")
+        .write(".skillmapignore", "private/\n")
+        .write(".skill-map/settings.json", "{\"ignore\": [\"drafts/\"]}\n");
+    let doc = p.sm(&["scan", "--json", "--dry-run"]).json();
+    let paths: Vec<&str> = doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["path"].as_str().expect("p"))
+        .collect();
+    assert_eq!(paths, vec![".claude/skills/a/SKILL.md", "keep.md"]);
+}
+
+#[test]
+fn recovered_frontmatter_keeps_the_node_and_warns_with_the_line() {
+    let p = Project::new();
+    p.write(
+        ".claude/agents/helper.md",
+        "---\nname: helper\ndescription: Use this agent when: things break. <example>Context: x\nuser: hi\nassistant: ok</example>\nargument-hint: [file] | all\ntools: Read, Grep\n---\n\nBody.\n",
+    );
+    let run = p.sm(&["scan", "--json"]);
+    assert_eq!(run.code, 0, "warnings do not fail the scan: {}", run.stderr);
+    let doc = run.json();
+    let node = &doc["nodes"][0];
+    assert_eq!(node["kind"], "agent");
+    assert_eq!(node["frontmatter"]["name"], "helper");
+    assert_eq!(node["frontmatter"]["argument-hint"], "[file] | all");
+    assert!(
+        node["description"]
+            .as_str()
+            .expect("description")
+            .starts_with("Use this agent when: things break.")
+    );
+    assert!(
+        node["frontmatter"].get("user").is_none(),
+        "no keys invented from example blocks"
+    );
+    let issue = &doc["issues"][0];
+    assert_eq!(issue["ruleId"], "frontmatter-invalid");
+    assert_eq!(issue["severity"], "warn");
+    assert_eq!(issue["data"]["line"], 3);
+    assert!(issue["message"].as_str().expect("m").contains("line 3"));
+
+    let strict = p.sm(&["scan", "--strict", "--json"]);
+    assert_eq!(strict.code, 1);
+    assert_eq!(strict.json()["issues"][0]["severity"], "error");
+}
+
+#[test]
+fn large_binary_and_non_utf8_files_are_reported_not_fatal() {
+    let p = Project::new();
+    p.write("big.md", "x".repeat(2000))
+        .write("binary.md", b"\x00\x01\x02binary")
+        .write("latin1.md", b"caf\xe9\n")
+        .write("ok.md", "# ok\n")
+        .write(
+            ".skill-map/settings.json",
+            "{\"scan\": {\"maxFileSizeBytes\": 1000}}\n",
+        );
+    let run = p.sm(&["scan", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["stats"]["nodesCount"], 1);
+    assert_eq!(doc["stats"]["filesSkipped"], 3);
+    let rules: Vec<(&str, &str, &str)> = doc["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .map(|i| {
+            (
+                i["nodeIds"][0].as_str().expect("n"),
+                i["ruleId"].as_str().expect("r"),
+                i["severity"].as_str().expect("s"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            ("big.md", "file-too-large", "info"),
+            ("binary.md", "file-not-text", "warn"),
+            ("latin1.md", "file-not-text", "warn"),
+        ]
+    );
+}
+
+#[test]
+fn broken_frontmatter_reference_is_a_warning_and_error_issues_exit_1() {
+    let p = Project::new();
+    p.write(
+        "notes/a.md",
+        "---\nname: a\nmetadata:\n  requires: [notes/missing.md]\n---\n",
+    );
+    let run = p.sm(&["scan", "--json"]);
+    assert_eq!(run.code, 0);
+    let doc = run.json();
+    assert_eq!(doc["issues"][0]["ruleId"], "broken-ref");
+    assert_eq!(doc["issues"][0]["severity"], "warn");
+    assert_eq!(doc["issues"][0]["data"]["target"], "notes/missing.md");
+    // Malformed frontmatter under --strict is an error: exit 1, and the scan is still persisted.
+    p.write("notes/b.md", "---\nname: b\ndescription: x\n");
+    let strict = p.sm(&["scan", "--strict"]);
+    assert_eq!(strict.code, 1, "{}", strict.stdout);
+    assert!(
+        strict.stdout.contains("frontmatter-malformed"),
+        "{}",
+        strict.stdout
+    );
+    assert_eq!(p.db_count("scan_nodes"), 2);
+}
+
+#[test]
+fn invalid_settings_are_exit_2_naming_the_file() {
+    let p = Project::new();
+    p.claude_project().write(
+        ".skill-map/settings.json",
+        "{\"scan\": {\"maxFileSizeBytes\": \"big\"}}\n",
+    );
+    let run = p.sm(&["scan"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("settings.json"), "{}", run.stderr);
+    assert!(run.stderr.contains("maxFileSizeBytes"), "{}", run.stderr);
+    p.write(".skill-map/settings.json", "{ nope");
+    let run = p.sm(&["scan"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("settings.json:1:"), "{}", run.stderr);
+    assert!(!p.db().exists());
+}
+
+#[test]
+fn json_written_to_a_pipe_is_complete() {
+    let p = Project::new();
+    for i in 0..1500 {
+        p.write(&format!(".claude/skills/s{i:04}/SKILL.md"), format!("---\nname: s{i:04}\ndescription: Skill number {i} that does a thing.\n---\n\n# Skill {i}\n\nSome body text for skill {i}.\n"));
+    }
+    let direct = p.sm(&["scan", "--json", "--no-tokens", "--dry-run"]);
+    assert!(
+        direct.stdout.len() > 256 * 1024,
+        "needs to exceed several pipe buffers"
+    );
+    let doc = direct.json();
+    assert_eq!(doc["stats"]["nodesCount"], 1500);
+    // Through a real pipe into another process; the reference truncated this at 64 KiB.
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{SM}' scan --json --no-tokens --dry-run | cat > piped.json"
+        ))
+        .current_dir(&p.root)
+        .env("HOME", &p.home)
+        .status()
+        .expect("sh");
+    assert!(piped.success());
+    let text = std::fs::read_to_string(p.root.join("piped.json")).expect("piped output");
+    assert!(
+        text.len() > 256 * 1024 && text.ends_with("}\n"),
+        "truncated at {} bytes",
+        text.len()
+    );
+    let piped_doc: Value = serde_json::from_str(&text).expect("complete JSON through a pipe");
+    assert_eq!(piped_doc["nodes"], doc["nodes"]);
+}
+
+#[test]
+fn progress_ndjson_events_have_the_envelope() {
+    let p = Project::new();
+    p.claude_project();
+    let run = p.sm(&["scan", "--json", "--progress", "ndjson", "--dry-run"]);
+    assert_eq!(run.code, 0);
+    run.json();
+    let events: Vec<Value> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("ndjson line"))
+        .collect();
+    assert_eq!(events.first().expect("events")["type"], "scan.started");
+    assert_eq!(events.last().expect("events")["type"], "scan.completed");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "scan.progress")
+            .count(),
+        4
+    );
+    for e in &events {
+        for key in ["type", "timestamp", "runId", "jobId", "data"] {
+            assert!(e.get(key).is_some(), "{key} missing in {e}");
+        }
+        assert_eq!(e["runId"], events[0]["runId"]);
+    }
+}
+
+#[test]
+fn global_scope_scans_the_agent_home() {
+    let p = Project::new();
+    for (rel, text) in [
+        (".claude/skills/x/SKILL.md", "---\nname: x\n---\n"),
+        (".claude/agents/a.md", "---\nname: a\n---\n"),
+        (".claude/commands/c.md", "---\nname: c\n---\n"),
+    ] {
+        let path = p.home.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let run = p.sm(&["-g", "scan", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["scope"], "global");
+    let kinds: Vec<&str> = doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["kind"].as_str().expect("k"))
+        .collect();
+    assert_eq!(kinds, vec!["agent", "command", "skill"]);
+    assert!(p.home.join(".skill-map/skill-map.db").exists());
+    assert!(!p.db().exists());
+    // The env var selects the same scope.
+    let mut cmd = p.command(SM, &["scan", "--json", "--dry-run"]);
+    let out = cmd.env("SKILL_MAP_SCOPE", "global").output().expect("run");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")["scope"],
+        "global"
+    );
+}
+
+#[test]
+fn db_flag_and_env_choose_the_database() {
+    let p = Project::new();
+    p.claude_project();
+    let custom = p.home.join("custom.db");
+    assert_eq!(
+        p.sm(&["scan", "--db", custom.to_str().expect("utf8")]).code,
+        0
+    );
+    assert_eq!(db_count(&custom, "scan_nodes"), 4);
+    let from_env = p.home.join("env.db");
+    let out = p
+        .command(SM, &["scan"])
+        .env("SKILL_MAP_DB", &from_env)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(db_count(&from_env, "scan_nodes"), 4);
+    assert!(!p.db().exists());
+}
+
+#[test]
+fn json_env_var_switches_output() {
+    let p = Project::new();
+    p.claude_project();
+    let out = p
+        .command(SM, &["version"])
+        .env("SKILL_MAP_JSON", "1")
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["dbSchema"], Value::Null);
+    assert_eq!(doc["spec"], "0.1.0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// version, help, usage errors, alias, conformance
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn version_reports_the_matrix() {
+    let p = Project::new();
+    let before = p.sm(&["version", "--json"]).json();
+    assert_eq!(before["dbSchema"], Value::Null);
+    assert_eq!(before["sm"], env!("CARGO_PKG_VERSION"));
+    p.claude_project();
+    p.sm(&["scan"]);
+    let after = p.sm(&["version", "--json"]).json();
+    assert_eq!(after["dbSchema"], after["dbSchemaLatest"]);
+    let human = p.sm(&["version"]);
+    for label in ["sm ", "kernel ", "spec ", "db-schema "] {
+        assert!(human.stdout.contains(label), "{}", human.stdout);
+    }
+}
+
+#[test]
+fn help_is_generated_in_three_formats() {
+    let p = Project::new();
+    let bare = p.sm(&[]);
+    assert_eq!(bare.code, 0);
+    assert!(bare.stdout.contains("Usage: sm"), "{}", bare.stdout);
+    assert_eq!(p.sm(&["--help"]).code, 0);
+    let json = p.sm(&["help", "--format", "json"]).json();
+    let verbs: Vec<&str> = json["verbs"]
+        .as_array()
+        .expect("verbs")
+        .iter()
+        .map(|v| v["name"].as_str().expect("n"))
+        .collect();
+    for verb in ["init", "scan", "version", "help", "conformance run"] {
+        assert!(verbs.contains(&verb), "{verb} missing: {verbs:?}");
+    }
+    let globals: Vec<&str> = json["globalFlags"]
+        .as_array()
+        .expect("g")
+        .iter()
+        .filter_map(|f| f["long"].as_str())
+        .collect();
+    for flag in [
+        "--global",
+        "--json",
+        "--verbose",
+        "--quiet",
+        "--no-color",
+        "--db",
+    ] {
+        assert!(globals.contains(&flag), "{flag} missing: {globals:?}");
+    }
+    let scan = json["verbs"]
+        .as_array()
+        .expect("verbs")
+        .iter()
+        .find(|v| v["name"] == "scan")
+        .expect("scan");
+    let flags: Vec<&str> = scan["flags"]
+        .as_array()
+        .expect("f")
+        .iter()
+        .filter_map(|f| f["long"].as_str())
+        .collect();
+    assert_eq!(
+        flags,
+        vec!["--dry-run", "--no-tokens", "--allow-empty", "--strict"]
+    );
+    let md = p.sm(&["help", "scan", "--format", "md"]);
+    assert!(
+        md.stdout.contains("## `sm scan`") && md.stdout.contains("`--allow-empty`"),
+        "{}",
+        md.stdout
+    );
+    let human = p.sm(&["help", "init"]);
+    assert!(human.stdout.contains("--no-scan"), "{}", human.stdout);
+    let unknown = p.sm(&["help", "scna"]);
+    assert_eq!(unknown.code, 5);
+    assert!(
+        unknown.stderr.contains("did you mean \"scan\"")
+            || unknown.stderr.contains("did you mean scan"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn unknown_verbs_and_flags_are_exit_2_with_suggestions() {
+    let p = Project::new();
+    let verb = p.sm(&["scna"]);
+    assert_eq!(verb.code, 2);
+    assert!(verb.stderr.contains("scan"), "{}", verb.stderr);
+    let flag = p.sm(&["scan", "--dry-rn"]);
+    assert_eq!(flag.code, 2);
+    assert!(flag.stderr.contains("--dry-run"), "{}", flag.stderr);
+    let json = p.sm(&["scan", "--bogus", "--json"]);
+    assert_eq!(json.code, 2);
+    assert_eq!(json.json()["error"]["code"], "usage");
+}
+
+#[test]
+fn skill_map_alias_is_the_same_tool() {
+    let p = Project::new();
+    p.claude_project();
+    let out = p
+        .command(
+            env!("CARGO_BIN_EXE_skill-map"),
+            &["scan", "--json", "--dry-run"],
+        )
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["stats"]["nodesCount"], 4);
+}
+
+#[test]
+fn conformance_run_passes_every_embedded_case() {
+    let p = Project::new();
+    let run = p.sm(&["conformance", "run"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("PASS basic-scan"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("PASS kernel-empty-boot"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.trim_end().ends_with("2 passed, 0 failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn conformance_run_fails_loudly_on_bad_cases_and_failed_assertions() {
+    let p = Project::new();
+    p.write("suite/fixtures/one/notes/a.md", "# a\n");
+    p.write(
+        "suite/cases/wrong-count.json",
+        r#"{"id":"wrong-count","description":"expects two nodes","fixture":"one","invoke":{"verb":"scan","flags":["--json"]},
+            "assertions":[{"type":"json-path","path":"$.stats.nodesCount","equals":2},{"type":"file-exists","path":"notes/*.md"},
+                          {"type":"stderr-matches","pattern":"done in"}]}"#,
+    );
+    let run = p.sm(&["conformance", "run", "--dir", "suite"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("FAIL wrong-count"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("assertion 0 (json-path)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("assertion 1"),
+        "glob file-exists passes: {}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("assertion 2"),
+        "stderr-matches passes: {}",
+        run.stdout
+    );
+
+    p.write(
+        "suite/cases/odd.json",
+        r#"{"id":"odd","description":"unknown assertion","invoke":{"verb":"version"},"assertions":[{"type":"stdout-equals","value":"x"}]}"#,
+    );
+    let run = p.sm(&["conformance", "run", "--dir", "suite"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("unknown assertion type \"stdout-equals\""),
+        "{}",
+        run.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real corpus
+// ---------------------------------------------------------------------------------------------
+
+fn corpus(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpora")
+        .join(name);
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn scans_a_real_corpus_and_persists_every_node() {
+    let Some(dir) = corpus("wshobson-agents") else {
+        eprintln!("skipped: ../shared/corpora/wshobson-agents is not beside the repository");
+        return;
+    };
+    let p = Project::new();
+    let db = p.home.join("corpus.db");
+    let run = p.sm(&[
+        "scan",
+        dir.to_str().expect("utf8"),
+        "--json",
+        "--no-tokens",
+        "--db",
+        db.to_str().expect("utf8"),
+    ]);
+    assert!(
+        run.code == 0 || run.code == 1,
+        "crash or operational error: {}",
+        run.stderr
+    );
+    let doc = run.json();
+    validate("scan-result.schema.json", &doc);
+    let md_files = walk_md(&dir);
+    let nodes = doc["stats"]["nodesCount"].as_i64().expect("n");
+    assert_eq!(
+        nodes as usize, md_files,
+        "every Markdown file becomes a node"
+    );
+    assert_eq!(db_count(&db, "scan_nodes"), nodes);
+    assert_eq!(
+        db_count(&db, "scan_links"),
+        doc["stats"]["linksCount"].as_i64().expect("n")
+    );
+    assert_eq!(
+        db_count(&db, "scan_issues"),
+        doc["stats"]["issuesCount"].as_i64().expect("n")
+    );
+    let kinds = |k: &str| {
+        doc["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter(|n| n["kind"] == k)
+            .count()
+    };
+    assert!(kinds("agent") > 100 && kinds("skill") > 100 && kinds("command") > 50);
+}
+
+fn walk_md(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            n += walk_md(&path);
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn stdout_stays_clean_when_stdin_is_closed() {
+    let p = Project::new();
+    p.claude_project();
+    let out = p
+        .command(SM, &["scan", "--json", "--dry-run"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    serde_json::from_slice::<Value>(&out.stdout).expect("only JSON on stdout");
+}
