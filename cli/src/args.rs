@@ -50,6 +50,9 @@ pub struct GlobalArgs {
         env = "SKILL_MAP_PROGRESS"
     )]
     pub progress: Option<ProgressMode>,
+    /// Override a config key for this run (repeatable), e.g. --config scan.strict=true
+    #[arg(long = "config", value_name = "KEY=VALUE", global = true)]
+    pub config: Vec<String>,
 }
 
 /// How progress is reported on stderr.
@@ -109,6 +112,9 @@ pub struct ScanArgs {
     /// Frontmatter problems are errors (exit 1) instead of warnings
     #[arg(long)]
     pub strict: bool,
+    /// Frontmatter profile for the frontmatter-invalid rule (default: config `profile`, else claude)
+    #[arg(long, value_parser = ["claude", "agentskills"])]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,15 +1,18 @@
-//! The `broken-ref` rule (warn): a link whose endpoint is not a node.
+//! The `broken-ref` rule (warn): a link whose target is neither a node nor an existing file.
 //!
-//! A target resolves when it is a node path (a leading `./` ignored) or, after dropping one leading
-//! `/` or `@`, the normalised `name` of a node (or a skill's directory name). Low-confidence links
-//! are ignored: they are guesses, not references. An inverted `supersededBy` link whose source is
-//! missing is reported on the node that declared it.
+//! A target resolves when it is a node path (a leading `./` ignored), a walked file that is not a
+//! node (a script, an image), a directory holding walked files, or — after dropping one leading `/`
+//! or `@` — the normalised `name` of a node (or a skill's directory name). Low-confidence links
+//! (name mentions, `@scope/pkg`, non-Markdown `@file` imports) are guesses and are ignored. An
+//! inverted `supersededBy` link whose source is missing is reported on the node that declared it.
 //!
-//! `data`: `{target, kind, trigger}` where `trigger` is the normalised trigger or `null`.
+//! `data`: `{target, kind, trigger, line}` — `trigger` is the normalised trigger or `null`, `line`
+//! the source line or `null`.
 
 use serde_json::json;
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
-use sm_kernel::model::{Confidence, Issue, Severity};
+use sm_kernel::model::{Confidence, Issue, Link, Severity};
+use sm_kernel::node_index::Resolution;
 
 pub const ID: &str = "broken-ref";
 
@@ -23,54 +26,41 @@ impl Rule for BrokenRef {
             id: ID.into(),
             kind: ExtensionKind::Rule,
             version: crate::BUILTIN_VERSION.into(),
-            description: "links whose target is neither a node path nor a node name".into(),
+            description: "links whose target is neither a node, a file, nor a node name".into(),
         }
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
         let mut issues = Vec::new();
         for link in ctx.links.iter().filter(|l| l.confidence != Confidence::Low) {
-            let data = json!({
-                "target": link.target,
-                "kind": link.kind.as_str(),
-                "trigger": link.trigger.as_ref().map(|t| t.normalized_trigger.clone()),
-            });
             if !ctx.index.contains_path(&link.source) {
                 if ctx.index.contains_path(&link.target) {
-                    issues.push(
-                        Issue::new(
-                            ID,
-                            Severity::Warn,
-                            &link.target,
-                            format!(
-                                "Broken {} reference: {} names {} as its successor, which does not exist",
-                                link.kind.as_str(),
-                                link.target,
-                                link.source
-                            ),
-                        )
-                        .with_data(data),
+                    let message = format!(
+                        "Broken {} reference: {} names {} as its successor, which does not exist",
+                        link.kind.as_str(),
+                        link.target,
+                        link.source
                     );
+                    issues.push(Issue::new(ID, Severity::Warn, &link.target, message).with_data(data(link)));
                 }
                 continue;
             }
-            if ctx.index.resolve(&link.target).is_none() {
-                issues.push(
-                    Issue::new(
-                        ID,
-                        Severity::Warn,
-                        &link.source,
-                        format!(
-                            "Broken {} reference from {} → {}",
-                            link.kind.as_str(),
-                            link.source,
-                            link.target
-                        ),
-                    )
-                    .with_data(data),
-                );
+            if ctx.index.resolve_target(&link.target) == Resolution::Missing {
+                let at = link.location.map(|l| format!(" (line {})", l.line)).unwrap_or_default();
+                let message =
+                    format!("Broken {} reference from {}{at} → {}", link.kind.as_str(), link.source, link.target);
+                issues.push(Issue::new(ID, Severity::Warn, &link.source, message).with_data(data(link)));
             }
         }
         issues
     }
+}
+
+fn data(link: &Link) -> serde_json::Value {
+    json!({
+        "target": link.target,
+        "kind": link.kind.as_str(),
+        "trigger": link.trigger.as_ref().map(|t| t.normalized_trigger.clone()),
+        "line": link.location.map(|l| l.line),
+    })
 }

@@ -3,6 +3,8 @@
 //! - `metadata.requires` / `metadata.related` (string or list) → `references`, this → target
 //! - `metadata.supersedes` (string or list) → `supersedes`, this → target
 //! - `metadata.supersededBy` (string) → `supersedes`, target → this (inverted)
+//! - an agent's `skills:` (string or list) → `references` to those skill names
+//! - a skill's or command's `agent:` (string) → `references` to that agent name
 //!
 //! Confidence is high: the author declared the edge. Targets are kept as written (a root-relative
 //! path or a node name); the kernel's node index resolves them.
@@ -23,7 +25,7 @@ impl Detector for FrontmatterRefs {
             id: ID.into(),
             kind: ExtensionKind::Detector,
             version: crate::BUILTIN_VERSION.into(),
-            description: "metadata.requires/related/supersedes/supersededBy in frontmatter".into(),
+            description: "metadata.requires/related/supersedes/supersededBy, agent skills: and skill agent: in frontmatter".into(),
         }
     }
 

@@ -2,15 +2,28 @@
 //!
 //! Plain Rust, no ABI: every extension implements a kernel extension trait and is registered
 //! through the same [`Registry`] as third-party plugins. Extensions never depend on adapters or on
-//! each other.
+//! each other (the modules `text` and `renderers`' view are shared helpers, not extensions).
 
 use std::sync::Arc;
 
 use sm_kernel::registry::{Registry, RegistryError};
 
+pub mod at_mention;
 pub mod broken_ref;
 pub mod claude_adapter;
+pub mod external_url;
+pub mod frontmatter_profile;
 pub mod frontmatter_refs;
+pub mod markdown_link;
+pub mod name_mention;
+pub mod renderers;
+pub mod simple_rules;
+pub mod slash;
+pub mod trigger_collision;
+
+mod text;
+#[cfg(test)]
+mod test_support;
 
 /// Version stamped on every built-in.
 pub const BUILTIN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -18,8 +31,28 @@ pub const BUILTIN_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Registers every built-in, in execution order.
 pub fn register_builtins(registry: &mut Registry) -> Result<(), RegistryError> {
     registry.add_adapter(Arc::new(claude_adapter::ClaudeAdapter))?;
+
     registry.add_detector(Arc::new(frontmatter_refs::FrontmatterRefs))?;
+    registry.add_detector(Arc::new(slash::Slash))?;
+    registry.add_detector(Arc::new(at_mention::AtMention))?;
+    registry.add_detector(Arc::new(markdown_link::MarkdownLink))?;
+    registry.add_detector(Arc::new(name_mention::NameMention::default()))?;
+    registry.add_detector(Arc::new(external_url::ExternalUrl))?;
+
+    registry.add_rule(Arc::new(trigger_collision::TriggerCollision))?;
     registry.add_rule(Arc::new(broken_ref::BrokenRef))?;
+    registry.add_rule(Arc::new(simple_rules::Superseded))?;
+    registry.add_rule(Arc::new(simple_rules::LinkConflict))?;
+    registry.add_rule(Arc::new(simple_rules::DuplicateName))?;
+    registry.add_rule(Arc::new(simple_rules::NameDirMismatch))?;
+    registry.add_rule(Arc::new(frontmatter_profile::FrontmatterProfile))?;
+    registry.add_rule(Arc::new(simple_rules::OversizedNode))?;
+    registry.add_rule(Arc::new(simple_rules::OrphanNode))?;
+
+    registry.add_renderer(Arc::new(renderers::AsciiRenderer))?;
+    registry.add_renderer(Arc::new(renderers::MermaidRenderer))?;
+    registry.add_renderer(Arc::new(renderers::DotRenderer))?;
+    registry.add_renderer(Arc::new(renderers::JsonRenderer))?;
     Ok(())
 }
 

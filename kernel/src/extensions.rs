@@ -54,13 +54,24 @@ pub struct DetectContext<'a> {
     pub node: &'a Node,
     /// The body text (after the frontmatter fence), LF line endings.
     pub body: &'a str,
+    /// `body` with code fences, inline code and HTML comments blanked out (same offsets and
+    /// lines): body detectors search this, so code is never a reference.
+    pub prose: &'a str,
     /// 1-based line of the file on which the body starts.
     pub body_start_line: u64,
+    /// Every node and walked file of the scan.
+    pub index: &'a NodeIndex,
 }
 
 /// Turns one node into links.
+///
+/// A link whose target carries a URL scheme (`https://…`) is not stored: the kernel counts it into
+/// the source's `externalRefsCount` (distinct targets per node) and drops it.
 pub trait Detector: Send + Sync {
     fn info(&self) -> ExtensionInfo;
+    /// Called once per scan, after all nodes are built and before any `detect`, so a detector can
+    /// prepare per-scan state (e.g. a matcher over every node name).
+    fn begin_scan(&self, _index: &NodeIndex) {}
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link>;
 }
 
@@ -69,6 +80,20 @@ pub struct RuleContext<'a> {
     pub nodes: &'a [Node],
     pub links: &'a [Link],
     pub index: &'a NodeIndex,
+    /// Rule configuration: `{"profile": "claude" | "agentskills", "rules": {"<rule-id>": {...}}}`.
+    pub config: &'a Value,
+}
+
+impl RuleContext<'_> {
+    /// `config.rules.<rule_id>.<key>`, if set.
+    pub fn option(&self, rule_id: &str, key: &str) -> Option<&Value> {
+        self.config.get("rules").and_then(|r| r.get(rule_id)).and_then(|r| r.get(key))
+    }
+
+    /// The frontmatter profile (`claude` unless configured).
+    pub fn profile(&self) -> &str {
+        self.config.get("profile").and_then(Value::as_str).unwrap_or("claude")
+    }
 }
 
 /// Turns the graph into issues.

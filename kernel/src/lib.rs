@@ -10,7 +10,9 @@
 pub mod events;
 pub mod extensions;
 pub mod frontmatter;
+pub mod graph_query;
 pub mod hashing;
+pub mod markdown;
 pub mod model;
 pub mod node_index;
 pub mod normalize;

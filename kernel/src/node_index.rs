@@ -1,31 +1,56 @@
-//! Lookup of link targets against the nodes of a scan.
+//! Lookup of link targets against the nodes (and files) of a scan.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::Node;
 use crate::normalize::normalize_trigger;
 
-/// Paths and normalised names of every node, for resolving link targets.
+/// Paths, normalised names and every walked file of a scan, for resolving link targets.
 #[derive(Debug, Default)]
 pub struct NodeIndex {
-    paths: BTreeSet<String>,
+    paths: BTreeMap<String, usize>,
     /// normalised name → node paths (sorted).
     names: BTreeMap<String, Vec<String>>,
+    /// Every file the walk yielded (nodes or not), root-relative.
+    files: BTreeSet<String>,
+    kinds: Vec<String>,
+    /// (raw name as written, node path, node kind) for every named node, sorted.
+    named: Vec<(String, String, String)>,
+}
+
+/// What a link target resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution<'a> {
+    /// A node, by path or by name.
+    Node(&'a str),
+    /// A file that exists but is not a node (a script, an image, a JSON file).
+    File,
+    /// Nothing.
+    Missing,
 }
 
 impl NodeIndex {
     /// Indexes paths, frontmatter `name`s and skill directory names.
     pub fn build(nodes: &[Node]) -> Self {
-        let mut index = Self::default();
-        for node in nodes {
-            index.paths.insert(node.path.clone());
+        Self::with_files(nodes, std::iter::empty::<String>())
+    }
+
+    /// Like [`build`](Self::build), also knowing every walked file path.
+    pub fn with_files(nodes: &[Node], files: impl IntoIterator<Item = String>) -> Self {
+        let mut index = Self { files: files.into_iter().collect(), ..Self::default() };
+        for (i, node) in nodes.iter().enumerate() {
+            index.paths.insert(node.path.clone(), i);
+            index.kinds.push(node.kind.clone());
             for name in node_names(node) {
                 let key = normalize_trigger(&name);
                 if !key.is_empty() {
                     index.names.entry(key).or_default().push(node.path.clone());
+                    index.named.push((name, node.path.clone(), node.kind.clone()));
                 }
             }
         }
+        index.named.sort();
+        index.named.dedup();
         for paths in index.names.values_mut() {
             paths.sort();
             paths.dedup();
@@ -34,40 +59,97 @@ impl NodeIndex {
     }
 
     pub fn contains_path(&self, path: &str) -> bool {
-        self.paths.contains(path)
+        self.paths.contains_key(path)
+    }
+
+    /// The kind of the node at `path`.
+    pub fn kind_of(&self, path: &str) -> Option<&str> {
+        self.paths.get(path).map(|&i| self.kinds[i].as_str())
+    }
+
+    /// Node paths answering to a (raw or normalised) name.
+    pub fn paths_named(&self, name: &str) -> &[String] {
+        self.names.get(&normalize_trigger(name)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every `(raw name, node path, node kind)`, sorted: what name-based detectors match on.
+    pub fn named_nodes(&self) -> &[(String, String, String)] {
+        &self.named
+    }
+
+    /// Every normalised name with the node paths that answer to it.
+    pub fn names(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.names.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// The node path a link target points at, if any: an exact path (a leading `./` is dropped),
     /// else a node whose normalised name equals the target with one leading `/` or `@` removed.
     pub fn resolve(&self, target: &str) -> Option<&str> {
+        match self.resolve_target(target) {
+            Resolution::Node(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Like [`resolve`](Self::resolve), telling a non-node file apart from nothing.
+    pub fn resolve_target(&self, target: &str) -> Resolution<'_> {
         let trimmed = target.trim();
         let as_path = trimmed.strip_prefix("./").unwrap_or(trimmed);
-        if let Some(p) = self.paths.get(as_path) {
-            return Some(p.as_str());
+        if let Some((p, _)) = self.paths.get_key_value(as_path) {
+            return Resolution::Node(p.as_str());
         }
-        let bare = trimmed
-            .strip_prefix('/')
-            .or_else(|| trimmed.strip_prefix('@'))
-            .unwrap_or(trimmed);
-        self.names
-            .get(&normalize_trigger(bare))
-            .and_then(|paths| paths.first())
-            .map(String::as_str)
+        if self.files.contains(as_path) || self.has_files_under(as_path) {
+            return Resolution::File;
+        }
+        let bare = trimmed.strip_prefix('/').or_else(|| trimmed.strip_prefix('@')).unwrap_or(trimmed);
+        match self.names.get(&normalize_trigger(bare)).and_then(|paths| paths.first()) {
+            Some(p) => Resolution::Node(p.as_str()),
+            None => Resolution::Missing,
+        }
+    }
+}
+
+impl NodeIndex {
+    /// A link to a directory that holds walked files resolves.
+    fn has_files_under(&self, dir: &str) -> bool {
+        let dir = dir.trim_end_matches('/');
+        if dir.is_empty() {
+            return false;
+        }
+        let prefix = format!("{dir}/");
+        self.files.range(prefix.clone()..).next().is_some_and(|f| f.starts_with(&prefix))
+            || self.paths.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix))
     }
 }
 
 /// The names a node answers to: frontmatter `name`, and for `SKILL.md` its directory name.
-fn node_names(node: &Node) -> Vec<String> {
+pub fn node_names(node: &Node) -> Vec<String> {
     let mut names = Vec::new();
-    if let Some(serde_json::Value::String(name)) = node.frontmatter.get("name")
+    if let Some(name) = node.frontmatter.get("name").and_then(scalar_name)
         && !name.trim().is_empty()
     {
-        names.push(name.clone());
+        names.push(name);
     }
-    if let Some(dir) = node.path.strip_suffix("/SKILL.md")
-        && let Some(last) = dir.rsplit('/').next()
-    {
-        names.push(last.to_owned());
+    if let Some(dir) = skill_dir_name(&node.path) {
+        names.push(dir.to_owned());
     }
     names
+}
+
+/// The directory name of a `SKILL.md` (any case) path.
+pub fn skill_dir_name(path: &str) -> Option<&str> {
+    let (dir, file) = path.rsplit_once('/')?;
+    if !file.eq_ignore_ascii_case("skill.md") {
+        return None;
+    }
+    Some(dir.rsplit('/').next().unwrap_or(dir))
+}
+
+/// A name given as a string or a plain scalar (`name: 123`).
+fn scalar_name(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }

@@ -5,7 +5,7 @@
 //! Persistence is the caller's next step (it owns the StoragePort), so `--dry-run` is simply "do not
 //! call persist". A malformed file never fails the scan: it becomes an issue in the result.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -15,6 +15,7 @@ use crate::events::{Event, types};
 use crate::extensions::{DetectContext, RuleContext};
 use crate::frontmatter::{self, MalformedHint};
 use crate::hashing::content_hash;
+use crate::markdown::mask_non_prose;
 use crate::model::{
     Issue, Link, Node, SCAN_RESULT_SCHEMA_VERSION, ScanResult, ScanStats, ScannedBy, Scope,
     Severity, Stability, TripleSplit,
@@ -49,6 +50,9 @@ pub struct ScanRequest {
     pub strict: bool,
     pub walk: WalkOptions,
     pub scanned_by: ScannedBy,
+    /// Rule configuration handed to every rule (`{"profile", "rules": {id: {...}}}`); a rule whose
+    /// `rules.<id>.enabled` is `false` does not run.
+    pub rule_config: Value,
 }
 
 /// The collaborators a scan needs.
@@ -88,11 +92,13 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut files_walked = 0u64;
     let mut files_skipped = 0u64;
+    let mut all_files: Vec<String> = Vec::new();
     if !registry.adapters().is_empty() {
         let mut seen: BTreeSet<String> = BTreeSet::new();
         for root in &request.roots {
             let walked = deps.fs.walk(root, &request.walk)?;
             files_walked += walked.len() as u64;
+            all_files.extend(walked.iter().map(|f| f.path.clone()));
             for file in walked {
                 let Some((adapter, kind)) = classify(registry, &file.path) else {
                     continue;
@@ -154,8 +160,10 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
         }
     }
 
-    let mut links = run_detectors(registry, &nodes, &bodies);
+    let index = NodeIndex::with_files(&nodes, all_files);
+    let detected = run_detectors(registry, &nodes, &bodies, &index);
     drop(bodies);
+    let (mut links, external) = partition_external(detected);
     links.sort_by(|a, b| {
         (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
             &b.source,
@@ -164,11 +172,9 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
             b.location.map(|l| l.line),
         ))
     });
+    count_links(&mut nodes, &links, &external, &index);
 
-    let index = NodeIndex::build(&nodes);
-    count_links(&mut nodes, &links, &index);
-
-    let mut issues = run_rules(registry, &nodes, &links, &index);
+    let mut issues = run_rules(registry, &nodes, &links, &index, &request.rule_config);
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
     if request.strict {
         for issue in &mut file_issues {
@@ -436,35 +442,79 @@ fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
         .to_owned()
 }
 
-fn run_detectors(registry: &Registry, nodes: &[Node], bodies: &[(String, u64)]) -> Vec<Link> {
+fn run_detectors(
+    registry: &Registry,
+    nodes: &[Node],
+    bodies: &[(String, u64)],
+    index: &NodeIndex,
+) -> Vec<Link> {
     if registry.detectors().is_empty() {
         return Vec::new();
+    }
+    for detector in registry.detectors() {
+        detector.begin_scan(index);
     }
     nodes
         .par_iter()
         .zip(bodies.par_iter())
         .flat_map_iter(|(node, (body, body_start_line))| {
+            let prose = mask_non_prose(body);
             let ctx = DetectContext {
                 node,
                 body,
+                prose: &prose,
                 body_start_line: *body_start_line,
+                index,
             };
-            registry.detectors().iter().flat_map(move |d| {
-                let id = d.info().id;
-                let mut links = d.detect(&ctx);
-                for link in &mut links {
-                    if link.sources.is_empty() {
-                        link.sources.push(id.clone());
+            let links: Vec<Link> = registry
+                .detectors()
+                .iter()
+                .flat_map(|d| {
+                    let id = d.info().id;
+                    let mut links = d.detect(&ctx);
+                    for link in &mut links {
+                        if link.sources.is_empty() {
+                            link.sources.push(id.clone());
+                        }
                     }
-                }
-                links
-            })
+                    links
+                })
+                .collect();
+            links
         })
         .collect()
 }
 
-fn count_links(nodes: &mut [Node], links: &[Link], index: &NodeIndex) {
-    use std::collections::HashMap;
+/// `scheme://` with a scheme of at least two characters (so `C:\` is not a URL).
+pub fn has_url_scheme(target: &str) -> bool {
+    let Some((scheme, rest)) = target.split_once(':') else {
+        return false;
+    };
+    scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && rest.starts_with("//")
+}
+
+type ExternalRefs = HashMap<String, BTreeSet<String>>;
+
+/// Splits off links to external URLs: (internal links, distinct external targets per source).
+fn partition_external(links: Vec<Link>) -> (Vec<Link>, ExternalRefs) {
+    let mut external = ExternalRefs::new();
+    let mut internal = Vec::with_capacity(links.len());
+    for link in links {
+        if has_url_scheme(&link.target) {
+            external.entry(link.source).or_default().insert(link.target);
+        } else {
+            internal.push(link);
+        }
+    }
+    (internal, external)
+}
+
+fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, index: &NodeIndex) {
     let mut out: HashMap<&str, u64> = HashMap::new();
     let mut incoming: HashMap<String, u64> = HashMap::new();
     for link in links {
@@ -476,18 +526,29 @@ fn count_links(nodes: &mut [Node], links: &[Link], index: &NodeIndex) {
     for node in nodes {
         node.links_out_count = out.get(node.path.as_str()).copied().unwrap_or(0);
         node.links_in_count = incoming.get(&node.path).copied().unwrap_or(0);
+        node.external_refs_count = external.get(&node.path).map_or(0, |s| s.len() as u64);
     }
 }
 
-fn run_rules(registry: &Registry, nodes: &[Node], links: &[Link], index: &NodeIndex) -> Vec<Issue> {
+fn run_rules(
+    registry: &Registry,
+    nodes: &[Node],
+    links: &[Link],
+    index: &NodeIndex,
+    config: &Value,
+) -> Vec<Issue> {
     let ctx = RuleContext {
         nodes,
         links,
         index,
+        config,
     };
     let mut issues = Vec::new();
     for rule in registry.rules() {
         let id = rule.info().id;
+        if ctx.option(&id, "enabled").and_then(Value::as_bool) == Some(false) {
+            continue;
+        }
         for mut issue in rule.evaluate(&ctx) {
             if !is_kebab(&issue.rule_id) {
                 issue.rule_id = id.clone();

@@ -137,6 +137,7 @@ fn request() -> ScanRequest {
             version: "0".into(),
             spec_version: SPEC_VERSION.into(),
         },
+        rule_config: serde_json::json!({}),
     }
 }
 

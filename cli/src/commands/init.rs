@@ -62,7 +62,7 @@ pub fn run(
     let mut code = exit::OK;
     let mut scan_json = serde_json::Value::Null;
     if !args.no_scan {
-        let settings = Settings::load(&ctx)?;
+        let settings = Settings::load_with(&ctx, &global.config)?;
         let plan = ScanPlan {
             roots: choose_roots(&[], &settings, &ctx),
             tokens: settings.tokenize(),

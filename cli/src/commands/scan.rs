@@ -32,7 +32,11 @@ pub fn run(
 ) -> Result<u8, CliError> {
     let started = Instant::now();
     let ctx = ScopeContext::resolve(global_scope)?;
-    let settings = Settings::load(&ctx)?;
+    let mut overrides = global.config.clone();
+    if let Some(profile) = &args.profile {
+        overrides.push(format!("profile={profile}"));
+    }
+    let settings = Settings::load_with(&ctx, &overrides)?;
     let plan = ScanPlan {
         roots: choose_roots(&args.roots, &settings, &ctx),
         tokens: settings.tokenize() && !args.no_tokens,
@@ -96,6 +100,7 @@ pub fn scan_and_persist(
             version: env!("CARGO_PKG_VERSION").into(),
             spec_version: SPEC_VERSION.into(),
         },
+        rule_config: settings.rule_config(),
     };
     let deps = ScanDeps {
         fs: &fs,

@@ -1,0 +1,121 @@
+//! The `at-mention` detector: `@agent`, `@scope/name`, `@plugin:agent` → `mentions`.
+//!
+//! An `@` counts at the start of a word (e-mail addresses and `x@y` are not mentions). Confidence:
+//! `@name` and `@plugin:name` are medium; `@scope/name` is low (in real files these are almost
+//! always npm packages such as `@playwright/test`). A handle that is a file path with an extension
+//! (Claude Code's `@path/to/file` import) is resolved against the source's directory: medium for
+//! Markdown files, low for anything else (`@package.json`). Code is skipped; one link per
+//! normalised trigger per node.
+
+use std::collections::BTreeSet;
+
+use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind};
+use sm_kernel::model::{Confidence, Link, LinkKind};
+use sm_kernel::normalize::normalize_trigger;
+
+use crate::text::{BodyLines, char_at, char_before, dir_of, join_normalized, triggered_link};
+
+pub const ID: &str = "at-mention";
+
+/// The built-in @-mention detector.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AtMention;
+
+impl Detector for AtMention {
+    fn info(&self) -> ExtensionInfo {
+        ExtensionInfo {
+            id: ID.into(),
+            kind: ExtensionKind::Detector,
+            version: crate::BUILTIN_VERSION.into(),
+            description: "@agent, @scope/name and @plugin:agent mentions; @path file imports".into(),
+        }
+    }
+
+    fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
+        let prose = ctx.prose;
+        let lines = BodyLines::new(prose, ctx.body_start_line);
+        let mut seen = BTreeSet::new();
+        let mut links = Vec::new();
+        for (i, _) in prose.match_indices('@') {
+            let Some(handle) = handle_at(prose, i) else { continue };
+            let original = &prose[i..i + 1 + handle.len()];
+            if !seen.insert(normalize_trigger(original)) {
+                continue;
+            }
+            let (target, confidence) = classify(&ctx.node.path, handle, original);
+            links.push(triggered_link(
+                &ctx.node.path,
+                &target,
+                original,
+                LinkKind::Mentions,
+                confidence,
+                ID,
+                lines.location(i),
+            ));
+        }
+        links
+    }
+}
+
+fn is_handle_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':')
+}
+
+/// The handle after the `@` at `i`, without trailing punctuation.
+fn handle_at(s: &str, i: usize) -> Option<&str> {
+    if let Some(prev) = char_before(s, i)
+        && (prev.is_alphanumeric() || "_.-+@/\\=:'\"`".contains(prev))
+    {
+        return None;
+    }
+    if !char_at(s, i + 1).is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
+        return None;
+    }
+    let rest = &s[i + 1..];
+    let end = rest.find(|c: char| !is_handle_char(c)).unwrap_or(rest.len());
+    let handle = rest[..end].trim_end_matches(['.', ':', '-', '/']);
+    (handle.len() >= 2 && handle.chars().any(|c| c.is_ascii_alphabetic())).then_some(handle)
+}
+
+fn has_extension(handle: &str) -> bool {
+    let last = handle.rsplit('/').next().unwrap_or(handle);
+    last.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && (1..=8).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+fn classify(source: &str, handle: &str, original: &str) -> (String, Confidence) {
+    if has_extension(handle) {
+        let is_md = handle.to_ascii_lowercase().ends_with(".md");
+        let confidence = if is_md { Confidence::Medium } else { Confidence::Low };
+        let target = join_normalized(dir_of(source), handle).unwrap_or_else(|| handle.to_owned());
+        return (target, confidence);
+    }
+    if handle.contains('/') {
+        return (original.to_owned(), Confidence::Low);
+    }
+    (original.to_owned(), Confidence::Medium)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::detect_on;
+
+    #[test]
+    fn mentions_files_and_not_emails() {
+        let body = "Ask @code-reviewer or @sc:analyzer. Mail me@example.com.\nSee @docs/guide.md and @package.json, @playwright/test.\n`@in-code`\n";
+        let links = detect_on(&AtMention, "CLAUDE.md", body);
+        let got: Vec<(&str, Confidence)> = links.iter().map(|l| (l.target.as_str(), l.confidence)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("@code-reviewer", Confidence::Medium),
+                ("@sc:analyzer", Confidence::Medium),
+                ("docs/guide.md", Confidence::Medium),
+                ("package.json", Confidence::Low),
+                ("@playwright/test", Confidence::Low),
+            ]
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! The `name-mention` detector: plain-prose mentions of another node's name → `mentions`, low.
+//!
+//! Plain mentions ("use the code-reviewer agent", "superpowers:brainstorming") are the most common
+//! reference form in real corpora, but most single words that happen to be names ("deploy",
+//! "review", "pdf") are ordinary prose. So only names that look like identifiers count:
+//!
+//! - the name of a skill, agent or command (notes and hooks are not mention targets);
+//! - at least 6 characters, made of `[A-Za-z0-9_:-]`, with at least one `-`, `_` or `:` and a letter;
+//! - not a common hyphenated English word (`follow-up`, `real-time`, `step-by-step`, …).
+//!
+//! A match must stand alone: not preceded by a letter, digit, `_`, `-`, `/`, `@`, `.`, `:` or `\`
+//! (slash commands and @-mentions have their own detectors), and not followed by an identifier
+//! character, `/`, or a `.` that continues a file name. Matching is ASCII case-insensitive, longest
+//! name first; self-mentions are ignored; one link per mentioned node per source. Code is skipped.
+//! The target is the node's path when exactly one node has the name, else the name itself.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind};
+use sm_kernel::model::{Confidence, Link, LinkKind};
+use sm_kernel::node_index::NodeIndex;
+
+use crate::text::{BodyLines, char_at, char_before, triggered_link};
+
+pub const ID: &str = "name-mention";
+
+const COMMON_COMPOUNDS: &[&str] = &[
+    "follow-up", "real-time", "step-by-step", "end-to-end", "built-in", "read-only", "up-to-date", "long-term",
+    "short-term", "high-level", "low-level", "open-source", "third-party", "well-known", "best-practices",
+    "cross-platform", "full-stack", "front-end", "back-end", "self-hosted", "multi-step", "one-time", "on-demand",
+    "day-to-day", "out-of-the-box", "state-of-the-art", "trade-offs", "code-review", "pull-request",
+    "error-handling", "unit-tests", "test-driven", "read-write", "key-value", "non-blocking", "how-to",
+];
+
+/// The built-in name mention detector.
+#[derive(Default)]
+pub struct NameMention {
+    matcher: RwLock<Option<Arc<Matcher>>>,
+}
+
+struct Matcher {
+    automaton: AhoCorasick,
+    /// Per pattern: (name as written, target).
+    targets: Vec<(String, String)>,
+}
+
+impl Detector for NameMention {
+    fn info(&self) -> ExtensionInfo {
+        ExtensionInfo {
+            id: ID.into(),
+            kind: ExtensionKind::Detector,
+            version: crate::BUILTIN_VERSION.into(),
+            description: "plain-prose mentions of identifier-like skill, agent and command names".into(),
+        }
+    }
+
+    fn begin_scan(&self, index: &NodeIndex) {
+        let matcher = build_matcher(index).map(Arc::new);
+        if let Ok(mut slot) = self.matcher.write() {
+            *slot = matcher;
+        }
+    }
+
+    fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
+        let Some(matcher) = self.matcher.read().ok().and_then(|m| m.clone()) else {
+            return Vec::new();
+        };
+        let prose = ctx.prose;
+        let lines = BodyLines::new(prose, ctx.body_start_line);
+        let mut seen = BTreeSet::new();
+        let mut links = Vec::new();
+        for m in matcher.automaton.find_iter(prose) {
+            let (start, end) = (m.start(), m.end());
+            if !stands_alone(prose, start, end) {
+                continue;
+            }
+            let (_, target) = &matcher.targets[m.pattern().as_usize()];
+            if target == &ctx.node.path || !seen.insert(target.clone()) {
+                continue;
+            }
+            links.push(triggered_link(
+                &ctx.node.path,
+                target,
+                &prose[start..end],
+                LinkKind::Mentions,
+                Confidence::Low,
+                ID,
+                lines.location(start),
+            ));
+        }
+        links
+    }
+}
+
+/// Whether a name qualifies as a mention target (see the module docs).
+pub fn is_mentionable(name: &str) -> bool {
+    name.len() >= 6
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
+        && name.contains(['-', '_', ':'])
+        && name.chars().any(|c| c.is_ascii_alphabetic())
+        && !name.starts_with(['-', '_', ':'])
+        && !name.ends_with(['-', '_', ':'])
+        && !COMMON_COMPOUNDS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+fn build_matcher(index: &NodeIndex) -> Option<Matcher> {
+    let mut by_name: std::collections::BTreeMap<String, BTreeSet<String>> = std::collections::BTreeMap::new();
+    for (name, path, kind) in index.named_nodes() {
+        if matches!(kind.as_str(), "skill" | "agent" | "command") && is_mentionable(name) {
+            by_name.entry(name.to_ascii_lowercase()).or_default().insert(path.clone());
+        }
+    }
+    if by_name.is_empty() {
+        return None;
+    }
+    let targets: Vec<(String, String)> = by_name
+        .into_iter()
+        .map(|(name, paths)| {
+            let target = if paths.len() == 1 { paths.into_iter().next().unwrap_or_default() } else { name.clone() };
+            (name, target)
+        })
+        .collect();
+    let automaton = AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(targets.iter().map(|(n, _)| n.as_str()))
+        .ok()?;
+    Some(Matcher { automaton, targets })
+}
+
+fn stands_alone(s: &str, start: usize, end: usize) -> bool {
+    if char_before(s, start).is_some_and(|c| c.is_alphanumeric() || "_-/@.:\\".contains(c)) {
+        return false;
+    }
+    match char_at(s, end) {
+        Some(c) if c.is_alphanumeric() || "_-/\\".contains(c) => false,
+        Some('.' | ':') => !char_at(s, end + 1).is_some_and(|c| c.is_alphanumeric()),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{detect_with_nodes, node};
+
+    #[test]
+    fn mentions_identifier_like_names_only() {
+        let nodes = vec![
+            node(".claude/agents/code-reviewer.md", "agent", "code-reviewer"),
+            node(".claude/skills/pdf/SKILL.md", "skill", "pdf"),
+            node(".claude/skills/brainstorming/SKILL.md", "skill", "superpowers:brainstorming"),
+            node("notes/real-notes.md", "note", "release-notes"),
+        ];
+        let body = "Ask the Code-Reviewer agent, then superpowers:brainstorming.\nThe pdf skill, release-notes, /code-reviewer, code-reviewer.md, `code-reviewer`, x-code-reviewer.\n";
+        let links = detect_with_nodes(&NameMention::default(), "CLAUDE.md", body, &nodes);
+        let got: Vec<(&str, &str)> = links
+            .iter()
+            .map(|l| (l.target.as_str(), l.trigger.as_ref().map_or("", |t| t.original_trigger.as_str())))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (".claude/agents/code-reviewer.md", "Code-Reviewer"),
+                (".claude/skills/brainstorming/SKILL.md", "superpowers:brainstorming"),
+            ]
+        );
+        assert!(links.iter().all(|l| l.confidence == Confidence::Low && l.kind == LinkKind::Mentions));
+    }
+
+    #[test]
+    fn common_words_are_not_names() {
+        assert!(!is_mentionable("pdf"));
+        assert!(!is_mentionable("follow-up"));
+        assert!(!is_mentionable("Architecture notes"));
+        assert!(is_mentionable("test-driven-development"));
+    }
+}

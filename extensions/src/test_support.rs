@@ -1,0 +1,47 @@
+//! Helpers for the detectors' unit tests.
+
+use serde_json::{Map, json};
+use sm_kernel::extensions::{DetectContext, Detector};
+use sm_kernel::markdown::mask_non_prose;
+use sm_kernel::model::{Link, Node, TripleSplit};
+use sm_kernel::node_index::NodeIndex;
+
+pub fn node(path: &str, kind: &str, name: &str) -> Node {
+    let mut fm = Map::new();
+    if !name.is_empty() {
+        fm.insert("name".into(), json!(name));
+    }
+    Node {
+        path: path.into(),
+        kind: kind.into(),
+        adapter: "claude".into(),
+        title: None,
+        description: None,
+        stability: None,
+        version: None,
+        author: None,
+        frontmatter: fm,
+        body_hash: "0".repeat(64),
+        frontmatter_hash: "0".repeat(64),
+        bytes: TripleSplit::default(),
+        tokens: None,
+        links_out_count: 0,
+        links_in_count: 0,
+        external_refs_count: 0,
+    }
+}
+
+/// Runs `detector` on `body` as the node at `path` (body starting on line 1).
+pub fn detect_on(detector: &dyn Detector, path: &str, body: &str) -> Vec<Link> {
+    detect_with_nodes(detector, path, body, &[])
+}
+
+pub fn detect_with_nodes(detector: &dyn Detector, path: &str, body: &str, others: &[Node]) -> Vec<Link> {
+    let me = node(path, "note", "");
+    let mut all = others.to_vec();
+    all.push(me.clone());
+    let index = NodeIndex::build(&all);
+    detector.begin_scan(&index);
+    let prose = mask_non_prose(body);
+    detector.detect(&DetectContext { node: &me, body, prose: &prose, body_start_line: 1, index: &index })
+}

@@ -1,0 +1,89 @@
+//! The `trigger-collision` rule (error): two different commands or skills answer to the same
+//! `/trigger`.
+//!
+//! A command advertises `/` + its frontmatter `name` (else its file stem); a skill's `SKILL.md`
+//! advertises `/` + its `name` (else its directory name). Triggers are compared after
+//! normalisation, so `/Deploy`, `/deploy` and `/de_ploy` collide. Byte-identical copies are not a
+//! collision (`duplicate-name` reports them).
+//!
+//! `data`: `{normalizedTrigger, advertiserPaths (sorted), invocations (sorted distinct slash
+//! targets in the graph with that trigger)}`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
+use sm_kernel::model::{Issue, LinkKind, Node, Severity};
+use sm_kernel::node_index::skill_dir_name;
+use sm_kernel::normalize::normalize_trigger;
+
+pub const ID: &str = "trigger-collision";
+
+/// The built-in trigger collision rule.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TriggerCollision;
+
+/// The `/trigger` a node answers to, if it is a command or a skill manifest.
+pub fn advertised_trigger(node: &Node) -> Option<String> {
+    let name = match node.frontmatter.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let fallback = match node.kind.as_str() {
+        "command" => {
+            let file = node.path.rsplit('/').next().unwrap_or(&node.path);
+            Some(file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned())
+        }
+        // Only a skill's manifest advertises; reference files inside the skill directory do not.
+        "skill" => Some(skill_dir_name(&node.path)?.to_owned()),
+        _ => return None,
+    };
+    let trigger = normalize_trigger(&format!("/{}", name.or(fallback)?));
+    (trigger.len() > 1).then_some(trigger)
+}
+
+impl Rule for TriggerCollision {
+    fn info(&self) -> ExtensionInfo {
+        ExtensionInfo {
+            id: ID.into(),
+            kind: ExtensionKind::Rule,
+            version: crate::BUILTIN_VERSION.into(),
+            description: "two different commands or skills answer to the same /trigger".into(),
+        }
+    }
+
+    fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
+        let mut claims: BTreeMap<String, Vec<&Node>> = BTreeMap::new();
+        for node in ctx.nodes {
+            if let Some(trigger) = advertised_trigger(node) {
+                claims.entry(trigger).or_default().push(node);
+            }
+        }
+        let mut invocations: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for link in ctx.links.iter().filter(|l| l.kind == LinkKind::Invokes) {
+            if let Some(t) = &link.trigger {
+                invocations.entry(t.normalized_trigger.as_str()).or_default().insert(link.target.as_str());
+            }
+        }
+        let mut issues = Vec::new();
+        for (trigger, nodes) in claims {
+            let distinct: BTreeSet<(&str, &str)> =
+                nodes.iter().map(|n| (n.body_hash.as_str(), n.frontmatter_hash.as_str())).collect();
+            if nodes.len() < 2 || distinct.len() < 2 {
+                continue;
+            }
+            let paths: Vec<String> = nodes.iter().map(|n| n.path.clone()).collect();
+            let forms: Vec<&str> = invocations.get(trigger.as_str()).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            let message = format!("Trigger \"{trigger}\" is claimed by {} nodes: {}", paths.len(), paths.join(", "));
+            let mut issue = Issue::new(ID, Severity::Error, &paths[0], message).with_data(json!({
+                "normalizedTrigger": trigger,
+                "advertiserPaths": paths,
+                "invocations": forms,
+            }));
+            issue.node_ids = paths;
+            issues.push(issue);
+        }
+        issues
+    }
+}

@@ -1,0 +1,159 @@
+//! Markdown helpers shared by detectors: masking what is not prose, and line numbers.
+
+/// `body` with fenced code blocks, inline code spans and HTML comments replaced by spaces.
+///
+/// Byte offsets and newlines are preserved, so a match in the masked text has the same offset and
+/// line in the original. Fences are ``` or ~~~ (3+), closed by the same character at least as long;
+/// an unclosed fence masks to the end. Code spans close on a backtick run of the same length on the
+/// same line.
+pub fn mask_non_prose(body: &str) -> String {
+    let mut out: Vec<u8> = body.as_bytes().to_vec();
+    let mut fence: Option<(u8, usize)> = None;
+    let mut in_comment = false;
+    let mut offset = 0usize;
+    for line in body.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let trimmed = line.trim_start_matches(' ');
+        let indent = line.len() - trimmed.len();
+        if let Some((ch, len)) = fence {
+            blank(&mut out, start, offset);
+            let run = trimmed.bytes().take_while(|&b| b == ch).count();
+            if indent < 4 && run >= len && trimmed[run..].trim().is_empty() {
+                fence = None;
+            }
+            continue;
+        }
+        if indent < 4
+            && let Some(ch) = trimmed.bytes().next().filter(|&b| b == b'`' || b == b'~')
+        {
+            let run = trimmed.bytes().take_while(|&b| b == ch).count();
+            if run >= 3 && !(ch == b'`' && trimmed[run..].contains('`')) {
+                fence = Some((ch, run));
+                blank(&mut out, start, offset);
+                continue;
+            }
+        }
+        in_comment = mask_line(body, &mut out, start, offset, in_comment);
+    }
+    String::from_utf8(out).expect("only whole ASCII-delimited ranges are replaced by ASCII spaces")
+}
+
+/// Masks code spans and HTML comments within one line; returns whether a comment is still open.
+fn mask_line(body: &str, out: &mut [u8], start: usize, end: usize, mut in_comment: bool) -> bool {
+    let bytes = body.as_bytes();
+    let mut i = start;
+    while i < end {
+        if in_comment {
+            match body[i..end].find("-->") {
+                Some(p) => {
+                    blank(out, i, i + p + 3);
+                    i += p + 3;
+                    in_comment = false;
+                }
+                None => {
+                    blank(out, i, end);
+                    return true;
+                }
+            }
+            continue;
+        }
+        if bytes[i] == b'<' && body[i..end].starts_with("<!--") {
+            in_comment = true;
+            continue;
+        }
+        if bytes[i] == b'`' {
+            let run = bytes[i..end].iter().take_while(|&&b| b == b'`').count();
+            let after = i + run;
+            if let Some(close) = find_run(bytes, after, end, run) {
+                blank(out, i, close + run);
+                i = close + run;
+            } else {
+                i = after;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    in_comment
+}
+
+fn find_run(bytes: &[u8], from: usize, end: usize, len: usize) -> Option<usize> {
+    let mut j = from;
+    while j < end {
+        if bytes[j] == b'`' {
+            let run = bytes[j..end].iter().take_while(|&&b| b == b'`').count();
+            if run == len {
+                return Some(j);
+            }
+            j += run;
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
+/// Replaces bytes in `[from, to)` with spaces, keeping newlines. Multi-byte characters inside the
+/// range become several spaces, which keeps offsets and stays valid UTF-8.
+fn blank(out: &mut [u8], from: usize, to: usize) {
+    for b in &mut out[from..to] {
+        if *b != b'\n' && *b != b'\r' {
+            *b = b' ';
+        }
+    }
+}
+
+/// Maps byte offsets to 1-based line numbers.
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { starts }
+    }
+
+    /// 1-based line of `offset` within the text.
+    pub fn line(&self, offset: usize) -> u64 {
+        (self.starts.partition_point(|&s| s <= offset)) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_fences_spans_and_comments_keeping_offsets() {
+        let body = "see /a and `/b`\n```sh\n/c\n```\n<!-- /d -->\n/e ``x ` y`` /f\n~~~~\n/g\n~~~\n";
+        let masked = mask_non_prose(body);
+        assert_eq!(masked.len(), body.len());
+        assert!(masked.contains("/a"));
+        for hidden in ["/b", "/c", "/d", "/g", "` y"] {
+            assert!(!masked.contains(hidden), "{hidden} should be masked: {masked:?}");
+        }
+        assert!(masked.contains("/e") && masked.contains("/f"));
+        assert_eq!(masked.matches('\n').count(), body.matches('\n').count());
+    }
+
+    #[test]
+    fn multi_line_comment_and_unicode() {
+        let body = "é <!-- a\nb --> c\n";
+        let masked = mask_non_prose(body);
+        assert_eq!(masked.len(), body.len());
+        assert!(masked.starts_with("é "));
+        assert!(masked.ends_with(" c\n"));
+    }
+
+    #[test]
+    fn line_index() {
+        let idx = LineIndex::new("a\nbc\n\nd");
+        assert_eq!(idx.line(0), 1);
+        assert_eq!(idx.line(2), 2);
+        assert_eq!(idx.line(5), 3);
+        assert_eq!(idx.line(6), 4);
+    }
+}
