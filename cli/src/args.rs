@@ -77,9 +77,185 @@ pub enum Verb {
     Version,
     /// Help for sm or one verb, as text, Markdown or JSON
     Help(HelpArgs),
+    /// List the nodes of the stored graph as a table
+    List(ListArgs),
+    /// Show one node: weight, frontmatter, links in and out, issues
+    Show(ShowArgs),
+    /// Print the stored issues (exit 1 if any is an error)
+    Check(CheckArgs),
+    /// Draw the stored graph, or the neighbourhood of one node
+    Graph(GraphArgs),
+    /// Export the part of the graph a query selects
+    Export(ExportArgs),
+    /// Read and change layered settings
+    #[command(subcommand)]
+    Config(ConfigVerb),
+    /// Maintain the database: reset, backup, restore, dump, migrate
+    #[command(subcommand)]
+    Db(DbVerb),
     /// Run the declarative conformance cases of the spec
     #[command(subcommand)]
     Conformance(ConformanceVerb),
+}
+
+/// Columns `sm list` can sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortKey {
+    Path,
+    Kind,
+    Bytes,
+    Tokens,
+    LinksOut,
+    LinksIn,
+    ExternalRefs,
+    Issues,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only these kinds (repeat or comma-separate)
+    #[arg(long, value_delimiter = ',')]
+    pub kind: Vec<String>,
+    /// Only nodes named by an issue
+    #[arg(long)]
+    pub issue: bool,
+    /// Sort column: text ascending, numbers descending
+    #[arg(long, value_enum, default_value_t = SortKey::Path)]
+    pub sort_by: SortKey,
+    /// At most this many rows
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Node path, as stored (root-relative)
+    #[arg(value_name = "PATH")]
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only issues about this node
+    #[arg(short = 'n', long = "node", value_name = "PATH")]
+    pub node: Option<String>,
+    /// Only these rule ids (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub rules: Vec<String>,
+    /// Only issues at least this severe
+    #[arg(long, value_parser = ["error", "warn", "info"])]
+    pub severity: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Renderer: ascii, mermaid, dot, json (or a plugin's)
+    #[arg(long, default_value = "ascii", value_name = "FORMAT")]
+    pub format: String,
+    /// Draw only the neighbourhood of this node
+    #[arg(long, value_name = "PATH")]
+    pub root: Option<String>,
+    /// Link hops from --root (both directions)
+    #[arg(long, default_value_t = 2, value_name = "N", requires = "root")]
+    pub depth: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Query, e.g. "kind=skill,agent has=issues path=.claude/**" (empty: everything)
+    #[arg(value_name = "QUERY", default_value = "")]
+    pub query: String,
+    /// Output format
+    #[arg(long, default_value = "json", value_parser = ["json", "md", "mermaid", "dot"])]
+    pub format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigVerb {
+    /// Every effective key as `key = value`, sorted
+    List,
+    /// One effective value
+    Get {
+        #[arg(value_name = "KEY")]
+        key: String,
+    },
+    /// One effective value, optionally with the layer that set it
+    Show {
+        #[arg(value_name = "KEY")]
+        key: String,
+        /// Also print the layer (defaults, user, user-local, project, project-local, env, flag)
+        #[arg(long)]
+        source: bool,
+    },
+    /// Write a key to the project settings (or ~/.skill-map with -g); VALUE is JSON or text
+    Set {
+        #[arg(value_name = "KEY")]
+        key: String,
+        #[arg(value_name = "VALUE")]
+        value: String,
+        /// Write settings.local.json instead (not committed)
+        #[arg(long)]
+        local: bool,
+    },
+    /// Remove a key from the project settings (or ~/.skill-map with -g)
+    Reset {
+        #[arg(value_name = "KEY")]
+        key: String,
+        /// Edit settings.local.json instead
+        #[arg(long)]
+        local: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbVerb {
+    /// Empty the scan tables (--state: also job state; --hard: delete the database file)
+    Reset {
+        /// Also delete the state_* tables' rows (jobs, executions, summaries, plugin data)
+        #[arg(long, conflicts_with = "hard")]
+        state: bool,
+        /// Delete the database file and its WAL/SHM sidecars
+        #[arg(long)]
+        hard: bool,
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Print what would be deleted; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write a consistent copy of the database (safe while others read it)
+    Backup {
+        /// Destination file (default: .skill-map/backups/<timestamp>.db)
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// Replace the database with a backup
+    Restore {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Check the backup and print what would happen; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the database as SQL (schema and rows)
+    Dump {
+        /// Only these tables (comma-separated)
+        #[arg(long, value_delimiter = ',', value_name = "TABLES")]
+        tables: Vec<String>,
+    },
+    /// Apply pending schema migrations
+    Migrate {
+        /// List applied and pending migrations; change nothing
+        #[arg(long, conflicts_with = "dry_run")]
+        status: bool,
+        /// List what would be applied; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,13 @@ pub fn main_entry() -> ExitCode {
         Some(Verb::Scan(a)) => commands::scan::run(a, &cli.global, global_scope, &out),
         Some(Verb::Version) => commands::version::run(&cli.global, global_scope, &out),
         Some(Verb::Help(a)) => commands::help::run(a, &out),
+        Some(Verb::List(a)) => commands::list::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Show(a)) => commands::show::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Check(a)) => commands::check::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Graph(a)) => commands::graph::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Export(a)) => commands::export::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Config(v)) => commands::config::run(v, &cli.global, global_scope, &out),
+        Some(Verb::Db(v)) => commands::db::run(v, &cli.global, global_scope, &out),
         Some(Verb::Conformance(args::ConformanceVerb::Run(a))) => {
             commands::conformance::run(a, &out)
         }

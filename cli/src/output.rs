@@ -153,6 +153,70 @@ pub fn sanitize(text: &str) -> String {
         .collect()
 }
 
+/// Left-aligned columns separated by two spaces; numeric columns (by index) right-aligned.
+pub fn table(headers: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i + 1 == cells.len();
+            if numeric.contains(&i) {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                if !last {
+                    s.push_str(&" ".repeat(pad));
+                }
+            }
+            if !last {
+                s.push_str("  ");
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Asks before a destructive step. `--yes` skips the question; without a terminal on stdin and
+/// without `--yes` the step is refused (exit 2) rather than guessed.
+pub fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::operational(
+            "confirmation-required",
+            format!("{question} — refusing without --yes (stdin is not a terminal)"),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| {
+        CliError::operational(
+            "confirmation-required",
+            format!("cannot read the answer: {e}"),
+        )
+    })?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(CliError::operational("aborted", "aborted; nothing changed"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

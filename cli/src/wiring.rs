@@ -69,3 +69,29 @@ pub fn latest_schema_version() -> u32 {
 pub fn storage_error(path: &Path, e: &sm_kernel::ports::StorageError) -> CliError {
     CliError::operational("database", format!("{}: {e}", path.display()))
 }
+
+/// Opens an existing database for administration (no migrations); `None` when absent.
+pub fn open_admin(
+    path: &Path,
+) -> Result<Option<Box<dyn sm_kernel::ports::StorageAdminPort>>, CliError> {
+    let storage = SqliteStorage::open_existing(path).map_err(|e| storage_error(path, &e))?;
+    Ok(storage.map(|s| Box::new(s) as Box<dyn sm_kernel::ports::StorageAdminPort>))
+}
+
+/// Opens (creating if needed) a database for administration without migrating it.
+pub fn open_admin_create(
+    path: &Path,
+) -> Result<Box<dyn sm_kernel::ports::StorageAdminPort>, CliError> {
+    let storage = SqliteStorage::open(path).map_err(|e| storage_error(path, &e))?;
+    Ok(Box::new(storage))
+}
+
+/// Replaces the database at `dest` with the backup at `src`.
+pub fn restore_database(src: &Path, dest: &Path) -> Result<u32, CliError> {
+    sm_adapter_sqlite::restore_database(src, dest).map_err(|e| storage_error(src, &e))
+}
+
+/// Deletes the database file and its sidecars.
+pub fn delete_database(path: &Path) -> Result<Vec<std::path::PathBuf>, CliError> {
+    sm_adapter_sqlite::delete_database(path).map_err(|e| storage_error(path, &e))
+}

@@ -27,7 +27,8 @@ impl Detector for AtMention {
             id: ID.into(),
             kind: ExtensionKind::Detector,
             version: crate::BUILTIN_VERSION.into(),
-            description: "@agent, @scope/name and @plugin:agent mentions; @path file imports".into(),
+            description: "@agent, @scope/name and @plugin:agent mentions; @path file imports"
+                .into(),
         }
     }
 
@@ -37,7 +38,9 @@ impl Detector for AtMention {
         let mut seen = BTreeSet::new();
         let mut links = Vec::new();
         for (i, _) in prose.match_indices('@') {
-            let Some(handle) = handle_at(prose, i) else { continue };
+            let Some(handle) = handle_at(prose, i) else {
+                continue;
+            };
             let original = &prose[i..i + 1 + handle.len()];
             if !seen.insert(normalize_trigger(original)) {
                 continue;
@@ -72,7 +75,9 @@ fn handle_at(s: &str, i: usize) -> Option<&str> {
         return None;
     }
     let rest = &s[i + 1..];
-    let end = rest.find(|c: char| !is_handle_char(c)).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !is_handle_char(c))
+        .unwrap_or(rest.len());
     let handle = rest[..end].trim_end_matches(['.', ':', '-', '/']);
     (handle.len() >= 2 && handle.chars().any(|c| c.is_ascii_alphabetic())).then_some(handle)
 }
@@ -80,14 +85,20 @@ fn handle_at(s: &str, i: usize) -> Option<&str> {
 fn has_extension(handle: &str) -> bool {
     let last = handle.rsplit('/').next().unwrap_or(handle);
     last.rsplit_once('.').is_some_and(|(stem, ext)| {
-        !stem.is_empty() && (1..=8).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric())
+        !stem.is_empty()
+            && (1..=8).contains(&ext.len())
+            && ext.chars().all(|c| c.is_ascii_alphanumeric())
     })
 }
 
 fn classify(source: &str, handle: &str, original: &str) -> (String, Confidence) {
     if has_extension(handle) {
         let is_md = handle.to_ascii_lowercase().ends_with(".md");
-        let confidence = if is_md { Confidence::Medium } else { Confidence::Low };
+        let confidence = if is_md {
+            Confidence::Medium
+        } else {
+            Confidence::Low
+        };
         let target = join_normalized(dir_of(source), handle).unwrap_or_else(|| handle.to_owned());
         return (target, confidence);
     }
@@ -106,7 +117,10 @@ mod tests {
     fn mentions_files_and_not_emails() {
         let body = "Ask @code-reviewer or @sc:analyzer. Mail me@example.com.\nSee @docs/guide.md and @package.json, @playwright/test.\n`@in-code`\n";
         let links = detect_on(&AtMention, "CLAUDE.md", body);
-        let got: Vec<(&str, Confidence)> = links.iter().map(|l| (l.target.as_str(), l.confidence)).collect();
+        let got: Vec<(&str, Confidence)> = links
+            .iter()
+            .map(|l| (l.target.as_str(), l.confidence))
+            .collect();
         assert_eq!(
             got,
             vec![

@@ -36,20 +36,31 @@ impl Rule for BrokenRef {
             if !ctx.index.contains_path(&link.source) {
                 if ctx.index.contains_path(&link.target) {
                     let message = format!(
-                        "Broken {} reference: {} names {} as its successor, which does not exist",
+                        "Broken {} link: {} names {} as its successor, which does not exist",
                         link.kind.as_str(),
                         link.target,
                         link.source
                     );
-                    issues.push(Issue::new(ID, Severity::Warn, &link.target, message).with_data(data(link)));
+                    issues.push(
+                        Issue::new(ID, Severity::Warn, &link.target, message).with_data(data(link)),
+                    );
                 }
                 continue;
             }
             if ctx.index.resolve_target(&link.target) == Resolution::Missing {
-                let at = link.location.map(|l| format!(" (line {})", l.line)).unwrap_or_default();
-                let message =
-                    format!("Broken {} reference from {}{at} → {}", link.kind.as_str(), link.source, link.target);
-                issues.push(Issue::new(ID, Severity::Warn, &link.source, message).with_data(data(link)));
+                let at = link
+                    .location
+                    .map(|l| format!(" (line {})", l.line))
+                    .unwrap_or_default();
+                let message = format!(
+                    "Broken {} link from {}{at} → {}: no such node or file",
+                    link.kind.as_str(),
+                    link.source,
+                    link.target
+                );
+                issues.push(
+                    Issue::new(ID, Severity::Warn, &link.source, message).with_data(data(link)),
+                );
             }
         }
         issues

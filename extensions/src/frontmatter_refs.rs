@@ -30,16 +30,22 @@ impl Detector for FrontmatterRefs {
     }
 
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
-        let Some(metadata) = ctx
-            .node
-            .frontmatter
-            .get("metadata")
-            .and_then(Value::as_object)
-        else {
-            return Vec::new();
-        };
         let this = ctx.node.path.as_str();
+        let fm = &ctx.node.frontmatter;
         let mut links = Vec::new();
+        if ctx.node.kind == "agent" {
+            for skill in strings(fm.get("skills")) {
+                links.push(link(this, &skill, LinkKind::References));
+            }
+        }
+        if matches!(ctx.node.kind.as_str(), "skill" | "command") {
+            for agent in strings(fm.get("agent")) {
+                links.push(link(this, &agent, LinkKind::References));
+            }
+        }
+        let Some(metadata) = fm.get("metadata").and_then(Value::as_object) else {
+            return links;
+        };
         for target in strings(metadata.get("supersedes")) {
             links.push(link(this, &target, LinkKind::Supersedes));
         }

@@ -21,9 +21,9 @@ pub mod simple_rules;
 pub mod slash;
 pub mod trigger_collision;
 
-mod text;
 #[cfg(test)]
 mod test_support;
+mod text;
 
 /// Version stamped on every built-in.
 pub const BUILTIN_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -36,7 +36,9 @@ impl Detector for MarkdownLink {
         let mut seen = BTreeSet::new();
         let mut links = Vec::new();
         let mut emit = |raw: &str, offset: usize| {
-            let Some(target) = resolve(&ctx.node.path, raw) else { return };
+            let Some(target) = resolve(&ctx.node.path, raw) else {
+                return;
+            };
             if seen.insert(target.clone()) {
                 links.push(link(&ctx.node.path, &target, raw, lines.location(offset)));
             }
@@ -58,7 +60,10 @@ fn link(source: &str, target: &str, raw: &str, location: Location) -> Link {
         kind: LinkKind::References,
         confidence: Confidence::High,
         sources: vec![ID.to_owned()],
-        trigger: Some(Trigger { original_trigger: raw.to_owned(), normalized_trigger: target.to_owned() }),
+        trigger: Some(Trigger {
+            original_trigger: raw.to_owned(),
+            normalized_trigger: target.to_owned(),
+        }),
         location: Some(location),
         raw: None,
     }
@@ -69,7 +74,9 @@ fn inline_destinations(s: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     for (close, _) in s.match_indices("](") {
         let line_start = s[..close].rfind('\n').map_or(0, |i| i + 1);
-        let Some(open) = matching_open(&s[line_start..close]).map(|o| line_start + o) else { continue };
+        let Some(open) = matching_open(&s[line_start..close]).map(|o| line_start + o) else {
+            continue;
+        };
         if char_before(s, open) == Some('!') {
             continue;
         }
@@ -123,17 +130,21 @@ fn reference_definitions(s: &str) -> Vec<(usize, &str)> {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start_matches(' ');
-        if line.len() - trimmed.len() > 3 || !trimmed.starts_with('[') || trimmed.starts_with("[^") {
+        if line.len() - trimmed.len() > 3 || !trimmed.starts_with('[') || trimmed.starts_with("[^")
+        {
             continue;
         }
-        let Some(close) = trimmed.find("]:") else { continue };
+        let Some(close) = trimmed.find("]:") else {
+            continue;
+        };
         if close < 2 {
             continue;
         }
         let dest = trimmed[close + 2..].trim();
-        let dest = dest.strip_prefix('<').and_then(|d| d.split_once('>').map(|(a, _)| a)).unwrap_or_else(|| {
-            dest.split_whitespace().next().unwrap_or("")
-        });
+        let dest = dest
+            .strip_prefix('<')
+            .and_then(|d| d.split_once('>').map(|(a, _)| a))
+            .unwrap_or_else(|| dest.split_whitespace().next().unwrap_or(""));
         if !dest.is_empty() {
             out.push((start, dest));
         }
@@ -163,7 +174,9 @@ fn has_scheme(s: &str) -> bool {
     s.split_once(':').is_some_and(|(scheme, _)| {
         !scheme.is_empty()
             && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     })
 }
 
@@ -176,8 +189,10 @@ mod tests {
     fn resolves_relative_links_and_skips_the_rest() {
         let body = "See [ref](reference/forms.md#top), [up](../other/SKILL.md), [dup](./reference/forms.md).\n![img](logo.png) [web](https://x.io) [mail](mailto:a@b) [anchor](#x) [abs](/etc/passwd)\n[sp](my%20file.md \"Title\") [tpl]({{path}}) [skill](${CLAUDE_SKILL_DIR}/scripts/run.md)\n`[code](nope.md)`\n[def]: docs/def.md \"t\"\n[esc](../../../../outside.md)\n";
         let links = detect_on(&MarkdownLink, ".claude/skills/pdf/SKILL.md", body);
-        let got: Vec<(&str, u64)> =
-            links.iter().map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line))).collect();
+        let got: Vec<(&str, u64)> = links
+            .iter()
+            .map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line)))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -188,6 +203,12 @@ mod tests {
                 (".claude/skills/pdf/docs/def.md", 5),
             ]
         );
-        assert_eq!(links[0].trigger.as_ref().map(|t| t.original_trigger.as_str()), Some("reference/forms.md#top"));
+        assert_eq!(
+            links[0]
+                .trigger
+                .as_ref()
+                .map(|t| t.original_trigger.as_str()),
+            Some("reference/forms.md#top")
+        );
     }
 }

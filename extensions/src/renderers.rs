@@ -1,9 +1,10 @@
 //! The built-in renderers: `ascii`, `mermaid`, `dot`, `json`.
 //!
 //! All four draw the same view of a scan: nodes (grouped by kind in `ascii`), links whose targets
-//! resolve to nodes as edges, unresolved targets as "missing" endpoints, and two marks —
-//! **orphans** (no link in or out) and **hubs** (the five nodes with the highest in-degree, at least
-//! one). Low-confidence links are drawn dashed. Output is deterministic.
+//! resolve to nodes as edges, and unresolved targets as extra endpoints — **missing** when
+//! `broken-ref` reported them, otherwise **not a node** (an existing script, a package, a guess).
+//! Two marks: **orphans** (no link in or out) and **hubs** (the five nodes with the highest
+//! in-degree, at least two). Low-confidence links are drawn dashed. Output is deterministic.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -28,6 +29,8 @@ fn info(id: &str, description: &str) -> ExtensionInfo {
 /// The resolved picture every renderer draws.
 struct View<'a> {
     nodes: Vec<&'a Node>,
+    /// (source, target) pairs that `broken-ref` reported.
+    broken: BTreeSet<(&'a str, &'a str)>,
     /// (source, resolved target or None, link)
     edges: Vec<(&'a str, Option<String>, &'a Link)>,
     hubs: BTreeSet<&'a str>,
@@ -54,24 +57,57 @@ fn view(scan: &ScanResult) -> View<'_> {
         edges.push((link.source.as_str(), target, link));
     }
     edges.sort_by(|a, b| {
-        (a.0, &a.1, a.2.kind, &a.2.target).cmp(&(b.0, &b.1, b.2.kind, &b.2.target))
+        let shown =
+            |e: &(&str, Option<String>, &Link)| e.1.clone().unwrap_or_else(|| e.2.target.clone());
+        (a.0, shown(a), a.2.kind).cmp(&(b.0, shown(b), b.2.kind))
     });
-    let mut ranked: Vec<(&str, usize)> = in_degree.iter().map(|(k, v)| (*k, *v)).collect();
+    let mut ranked: Vec<(&str, usize)> = in_degree
+        .iter()
+        .filter(|(_, v)| **v >= 2)
+        .map(|(k, v)| (*k, *v))
+        .collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let hubs = ranked.iter().take(HUB_COUNT).map(|(p, _)| *p).collect();
-    let orphans = nodes.iter().filter(|n| !touched.contains(&n.path)).map(|n| n.path.as_str()).collect();
-    View { nodes, edges, hubs, orphans, in_degree }
+    let orphans = nodes
+        .iter()
+        .filter(|n| !touched.contains(&n.path))
+        .map(|n| n.path.as_str())
+        .collect();
+    let broken = scan
+        .issues
+        .iter()
+        .filter(|i| i.rule_id == "broken-ref")
+        .filter_map(|i| {
+            let target = i.data.as_ref()?.get("target")?.as_str()?;
+            Some((i.node_ids.first()?.as_str(), target))
+        })
+        .collect();
+    View {
+        nodes,
+        broken,
+        edges,
+        hubs,
+        orphans,
+        in_degree,
+    }
 }
 
 fn kind_order(kind: &str) -> (usize, &str) {
-    let rank = ["agent", "command", "skill", "hook", "note"].iter().position(|k| *k == kind).unwrap_or(5);
+    let rank = ["agent", "command", "skill", "hook", "note"]
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(5);
     (rank, kind)
 }
 
 fn marks(v: &View<'_>, path: &str) -> String {
     let mut m = String::new();
     if v.hubs.contains(path) {
-        let _ = write!(m, " [hub: {} in]", v.in_degree.get(path).copied().unwrap_or(0));
+        let _ = write!(
+            m,
+            " [hub: {} in]",
+            v.in_degree.get(path).copied().unwrap_or(0)
+        );
     }
     if v.orphans.contains(path) {
         m.push_str(" [orphan]");
@@ -81,7 +117,9 @@ fn marks(v: &View<'_>, path: &str) -> String {
 
 /// One-line, control-free text for labels.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -92,7 +130,10 @@ pub struct AsciiRenderer;
 
 impl Renderer for AsciiRenderer {
     fn info(&self) -> ExtensionInfo {
-        info("ascii", "text outline: nodes by kind with hub/orphan marks, links, issues")
+        info(
+            "ascii",
+            "text outline: nodes by kind with hub/orphan marks, links, issues",
+        )
     }
 
     fn format_id(&self) -> String {
@@ -114,14 +155,22 @@ impl Renderer for AsciiRenderer {
         for ((_, kind), nodes) in by_kind {
             let _ = write!(out, "\n## {kind} ({})\n", nodes.len());
             for n in nodes {
-                let title = n.title.as_deref().map(|t| format!(" — \"{}\"", clean(t))).unwrap_or_default();
+                let title = n
+                    .title
+                    .as_deref()
+                    .map(|t| format!(" — \"{}\"", clean(t)))
+                    .unwrap_or_default();
                 let _ = writeln!(out, "- {}{title}{}", clean(&n.path), marks(&v, &n.path));
             }
         }
         let _ = write!(out, "\n## links ({})\n", v.edges.len());
         for (source, target, link) in &v.edges {
             let shown = target.as_deref().unwrap_or(&link.target);
-            let missing = if target.is_none() { " (missing)" } else { "" };
+            let missing = match target {
+                Some(_) => "",
+                None if v.broken.contains(&(*source, link.target.as_str())) => " (missing)",
+                None => " (not a node)",
+            };
             let _ = writeln!(
                 out,
                 "- {} --{}--> {}{missing}  [{}]",
@@ -133,7 +182,13 @@ impl Renderer for AsciiRenderer {
         }
         let _ = write!(out, "\n## issues ({})\n", scan.issues.len());
         for i in &scan.issues {
-            let _ = writeln!(out, "- [{}] {}: {}", i.severity.as_str(), i.rule_id, clean(&i.message));
+            let _ = writeln!(
+                out,
+                "- [{}] {}: {}",
+                i.severity.as_str(),
+                i.rule_id,
+                clean(&i.message)
+            );
         }
         out
     }
@@ -152,9 +207,19 @@ fn kind_color(kind: &str) -> &'static str {
     }
 }
 
+/// Whether any source's link to `target` was reported by `broken-ref`.
+fn is_broken(v: &View<'_>, target: &str) -> bool {
+    v.broken.iter().any(|(_, t)| *t == target)
+}
+
 /// Stable ids: `n<i>` for nodes in path order, `x<i>` for missing targets in first-seen order.
 fn ids<'a>(v: &View<'a>) -> (BTreeMap<&'a str, String>, BTreeMap<String, String>) {
-    let node_ids = v.nodes.iter().enumerate().map(|(i, n)| (n.path.as_str(), format!("n{i}"))).collect();
+    let node_ids = v
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.path.as_str(), format!("n{i}")))
+        .collect();
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
     for (_, target, link) in &v.edges {
         if target.is_none() && !missing.contains_key(&link.target) {
@@ -170,7 +235,10 @@ fn ids<'a>(v: &View<'a>) -> (BTreeMap<&'a str, String>, BTreeMap<String, String>
 pub struct MermaidRenderer;
 
 fn mermaid_label(s: &str) -> String {
-    clean(s).replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
+    clean(s)
+        .replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
 }
 
 impl Renderer for MermaidRenderer {
@@ -197,7 +265,12 @@ impl Renderer for MermaidRenderer {
             );
         }
         for (target, id) in &missing {
-            let _ = writeln!(out, "  {id}[\"{}\"]:::missing", mermaid_label(target));
+            let class = if is_broken(&v, target) {
+                "missing"
+            } else {
+                "external"
+            };
+            let _ = writeln!(out, "  {id}[\"{}\"]:::{class}", mermaid_label(target));
         }
         for (source, target, link) in &v.edges {
             let from = &node_ids.get(source).cloned().unwrap_or_default();
@@ -208,7 +281,11 @@ impl Renderer for MermaidRenderer {
                 Some(t) => node_ids.get(t.as_str()).cloned().unwrap_or_default(),
                 None => missing[&link.target].clone(),
             };
-            let arrow = if link.confidence == Confidence::Low { "-.->" } else { "-->" };
+            let arrow = if link.confidence == Confidence::Low {
+                "-.->"
+            } else {
+                "-->"
+            };
             let _ = writeln!(out, "  {from} {arrow}|{}| {to}", link.kind.as_str());
         }
         for hub in &v.hubs {
@@ -220,9 +297,19 @@ impl Renderer for MermaidRenderer {
         let mut kinds: BTreeSet<&str> = v.nodes.iter().map(|n| n.kind.as_str()).collect();
         kinds.insert("note");
         for kind in kinds {
-            let _ = writeln!(out, "  classDef {} fill:{},color:#fff,stroke:#333", css_class(kind), kind_color(kind));
+            let _ = writeln!(
+                out,
+                "  classDef {} fill:{},color:#fff,stroke:#333",
+                css_class(kind),
+                kind_color(kind)
+            );
         }
-        out.push_str("  classDef missing fill:#fff,stroke:#dc2626,stroke-dasharray:4 2,color:#dc2626\n");
+        out.push_str(
+            "  classDef missing fill:#fff,stroke:#dc2626,stroke-dasharray:4 2,color:#dc2626\n",
+        );
+        out.push_str(
+            "  classDef external fill:#fff,stroke:#9ca3af,stroke-dasharray:4 2,color:#6b7280\n",
+        );
         out.push_str("  classDef hub stroke:#111,stroke-width:3px\n");
         out.push_str("  classDef orphan stroke-dasharray:3 3\n");
         out
@@ -230,7 +317,10 @@ impl Renderer for MermaidRenderer {
 }
 
 fn css_class(kind: &str) -> String {
-    let k: String = kind.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let k: String = kind
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     format!("k_{k}")
 }
 
@@ -241,7 +331,12 @@ fn css_class(kind: &str) -> String {
 pub struct DotRenderer;
 
 fn dot_str(s: &str) -> String {
-    format!("\"{}\"", clean(s).replace('\\', "\\\\").replace('"', "\\\""))
+    let escaped: String = s
+        .split('\n')
+        .map(|line| clean(line).replace('\\', "\\\\").replace('"', "\\\""))
+        .collect::<Vec<_>>()
+        .join("\\n");
+    format!("\"{escaped}\"")
 }
 
 impl Renderer for DotRenderer {
@@ -261,7 +356,11 @@ impl Renderer for DotRenderer {
         );
         for n in &v.nodes {
             let label = format!("{}\n{}", n.title.as_deref().unwrap_or(&n.path), n.path);
-            let mut attrs = format!("label={}, fillcolor={}", dot_str(&label), dot_str(kind_color(&n.kind)));
+            let mut attrs = format!(
+                "label={}, fillcolor={}",
+                dot_str(&label),
+                dot_str(kind_color(&n.kind))
+            );
             if v.hubs.contains(n.path.as_str()) {
                 attrs.push_str(", penwidth=3");
             }
@@ -271,20 +370,35 @@ impl Renderer for DotRenderer {
             let _ = writeln!(out, "  {} [{attrs}];", node_ids[n.path.as_str()]);
         }
         for (target, id) in &missing {
+            let color = if is_broken(&v, target) {
+                "#dc2626"
+            } else {
+                "#6b7280"
+            };
             let _ = writeln!(
                 out,
-                "  {id} [label={}, style=\"dashed\", color=\"#dc2626\", fontcolor=\"#dc2626\"];",
+                "  {id} [label={}, style=\"dashed\", color=\"{color}\", fontcolor=\"{color}\"];",
                 dot_str(target)
             );
         }
         for (source, target, link) in &v.edges {
-            let Some(from) = node_ids.get(source) else { continue };
+            let Some(from) = node_ids.get(source) else {
+                continue;
+            };
             let to = match target {
                 Some(t) => node_ids.get(t.as_str()).cloned().unwrap_or_default(),
                 None => missing[&link.target].clone(),
             };
-            let style = if link.confidence == Confidence::Low { ", style=dashed" } else { "" };
-            let _ = writeln!(out, "  {from} -> {to} [label={}{style}];", dot_str(link.kind.as_str()));
+            let style = if link.confidence == Confidence::Low {
+                ", style=dashed"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {from} -> {to} [label={}{style}];",
+                dot_str(link.kind.as_str())
+            );
         }
         out.push_str("}\n");
         out

@@ -17,8 +17,29 @@ use crate::text::{BodyLines, char_at, char_before, ident_len, triggered_link};
 pub const ID: &str = "slash";
 
 const ROOT_DIRS: &[&str] = &[
-    "bin", "boot", "dev", "etc", "home", "lib", "media", "mnt", "opt", "proc", "root", "run", "sbin", "srv", "sys",
-    "tmp", "usr", "var", "workspace", "workspaces", "users", "api", "src",
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "home",
+    "lib",
+    "media",
+    "mnt",
+    "opt",
+    "proc",
+    "root",
+    "run",
+    "sbin",
+    "srv",
+    "sys",
+    "tmp",
+    "usr",
+    "var",
+    "workspace",
+    "workspaces",
+    "users",
+    "api",
+    "src",
 ];
 
 /// The built-in slash command detector.
@@ -41,7 +62,9 @@ impl Detector for Slash {
         let mut seen = BTreeSet::new();
         let mut links = Vec::new();
         for (i, _) in prose.match_indices('/') {
-            let Some(len) = command_at(prose, i) else { continue };
+            let Some(len) = command_at(prose, i) else {
+                continue;
+            };
             let original = &prose[i..i + len];
             let name = &original[1..];
             let head = name.split(':').next().unwrap_or(name);
@@ -79,7 +102,9 @@ fn command_at(s: &str, i: usize) -> Option<usize> {
         return None;
     }
     let mut end = start + ident_len(s, start);
-    if char_at(s, end) == Some(':') && char_at(s, end + 1).is_some_and(|c| c.is_ascii_alphanumeric()) {
+    if char_at(s, end) == Some(':')
+        && char_at(s, end + 1).is_some_and(|c| c.is_ascii_alphanumeric())
+    {
         end = end + 1 + ident_len(s, end + 1);
     }
     let name = &s[start..end];
@@ -104,10 +129,30 @@ mod tests {
     fn finds_commands_and_skips_paths_urls_code() {
         let body = "Run /deploy then /sc:research and /Deploy again.\nNot a/b, /usr/bin, /etc, https://x.io/path, [l](/abs), 1/2, /file.md.\n`/code` and\n```\n/fenced\n```\n(/paren) /review-pr.\n";
         let links = detect_on(&Slash, "commands/x.md", body);
-        let got: Vec<(&str, u64)> =
-            links.iter().map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line))).collect();
-        assert_eq!(got, vec![("/deploy", 1), ("/sc:research", 1), ("/paren", 7), ("/review-pr", 7)]);
-        assert_eq!(links[0].trigger.as_ref().map(|t| t.normalized_trigger.as_str()), Some("/deploy"));
-        assert!(links.iter().all(|l| l.kind == LinkKind::Invokes && l.confidence == Confidence::Medium));
+        let got: Vec<(&str, u64)> = links
+            .iter()
+            .map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/deploy", 1),
+                ("/sc:research", 1),
+                ("/paren", 7),
+                ("/review-pr", 7)
+            ]
+        );
+        assert_eq!(
+            links[0]
+                .trigger
+                .as_ref()
+                .map(|t| t.normalized_trigger.as_str()),
+            Some("/deploy")
+        );
+        assert!(
+            links
+                .iter()
+                .all(|l| l.kind == LinkKind::Invokes && l.confidence == Confidence::Medium)
+        );
     }
 }

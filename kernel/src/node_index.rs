@@ -37,7 +37,10 @@ impl NodeIndex {
 
     /// Like [`build`](Self::build), also knowing every walked file path.
     pub fn with_files(nodes: &[Node], files: impl IntoIterator<Item = String>) -> Self {
-        let mut index = Self { files: files.into_iter().collect(), ..Self::default() };
+        let mut index = Self {
+            files: files.into_iter().collect(),
+            ..Self::default()
+        };
         for (i, node) in nodes.iter().enumerate() {
             index.paths.insert(node.path.clone(), i);
             index.kinds.push(node.kind.clone());
@@ -45,7 +48,9 @@ impl NodeIndex {
                 let key = normalize_trigger(&name);
                 if !key.is_empty() {
                     index.names.entry(key).or_default().push(node.path.clone());
-                    index.named.push((name, node.path.clone(), node.kind.clone()));
+                    index
+                        .named
+                        .push((name, node.path.clone(), node.kind.clone()));
                 }
             }
         }
@@ -69,7 +74,9 @@ impl NodeIndex {
 
     /// Node paths answering to a (raw or normalised) name.
     pub fn paths_named(&self, name: &str) -> &[String] {
-        self.names.get(&normalize_trigger(name)).map_or(&[], Vec::as_slice)
+        self.names
+            .get(&normalize_trigger(name))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Every `(raw name, node path, node kind)`, sorted: what name-based detectors match on.
@@ -101,8 +108,15 @@ impl NodeIndex {
         if self.files.contains(as_path) || self.has_files_under(as_path) {
             return Resolution::File;
         }
-        let bare = trimmed.strip_prefix('/').or_else(|| trimmed.strip_prefix('@')).unwrap_or(trimmed);
-        match self.names.get(&normalize_trigger(bare)).and_then(|paths| paths.first()) {
+        let bare = trimmed
+            .strip_prefix('/')
+            .or_else(|| trimmed.strip_prefix('@'))
+            .unwrap_or(trimmed);
+        match self
+            .names
+            .get(&normalize_trigger(bare))
+            .and_then(|paths| paths.first())
+        {
             Some(p) => Resolution::Node(p.as_str()),
             None => Resolution::Missing,
         }
@@ -117,12 +131,21 @@ impl NodeIndex {
             return false;
         }
         let prefix = format!("{dir}/");
-        self.files.range(prefix.clone()..).next().is_some_and(|f| f.starts_with(&prefix))
-            || self.paths.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix))
+        self.files
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|f| f.starts_with(&prefix))
+            || self
+                .paths
+                .range(prefix.clone()..)
+                .next()
+                .is_some_and(|(p, _)| p.starts_with(&prefix))
     }
 }
 
-/// The names a node answers to: frontmatter `name`, and for `SKILL.md` its directory name.
+/// The names a node answers to: its frontmatter `name`; for a `SKILL.md`, its directory name;
+/// for any other node that is not a note or a skill file, its file stem (commands are invoked by
+/// file name, and agents are commonly referred to by it).
 pub fn node_names(node: &Node) -> Vec<String> {
     let mut names = Vec::new();
     if let Some(name) = node.frontmatter.get("name").and_then(scalar_name)
@@ -132,6 +155,12 @@ pub fn node_names(node: &Node) -> Vec<String> {
     }
     if let Some(dir) = skill_dir_name(&node.path) {
         names.push(dir.to_owned());
+    } else if node.kind != "note" && node.kind != "skill" {
+        let file = node.path.rsplit('/').next().unwrap_or(&node.path);
+        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+        if !stem.is_empty() && !names.iter().any(|n| n == stem) {
+            names.push(stem.to_owned());
+        }
     }
     names
 }

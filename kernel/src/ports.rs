@@ -214,3 +214,46 @@ pub trait Clock: Send + Sync {
     /// A fresh id for a run (scan, job batch).
     fn new_run_id(&self) -> String;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Storage administration (part of the storage port family, used by `sm db`)
+// ---------------------------------------------------------------------------------------------
+
+/// Which zones `reset` empties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetScope {
+    /// The `scan_*` tables.
+    Scan,
+    /// The `scan_*` and `state_*` tables.
+    ScanAndState,
+}
+
+/// Rows in one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCount {
+    pub table: String,
+    pub rows: u64,
+}
+
+/// A kernel migration and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationState {
+    pub version: u32,
+    pub name: String,
+    pub applied: bool,
+}
+
+/// Maintenance operations on the store.
+pub trait StorageAdminPort: StoragePort {
+    /// Row counts of every table, sorted by name.
+    fn table_counts(&self) -> Result<Vec<TableCount>, StorageError>;
+    /// Deletes the rows of the zones in `scope` (in one transaction); returns what was (or, with
+    /// `dry_run`, would be) deleted.
+    fn reset(&mut self, scope: ResetScope, dry_run: bool) -> Result<Vec<TableCount>, StorageError>;
+    /// Writes a consistent snapshot to `dest` (which must not exist), safe while others read.
+    fn backup_to(&self, dest: &str) -> Result<(), StorageError>;
+    /// The schema and rows as SQL text; all tables when `tables` is empty.
+    fn dump(&self, tables: &[String]) -> Result<String, StorageError>;
+    /// Every kernel migration this build knows, applied or pending.
+    fn migration_status(&self) -> Result<Vec<MigrationState>, StorageError>;
+}

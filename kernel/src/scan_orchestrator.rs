@@ -172,6 +172,7 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
             b.location.map(|l| l.line),
         ))
     });
+    let links = merge_duplicate_links(links);
     count_links(&mut nodes, &links, &external, &index);
 
     let mut issues = run_rules(registry, &nodes, &links, &index, &request.rule_config);
@@ -499,6 +500,38 @@ pub fn has_url_scheme(target: &str) -> bool {
 }
 
 type ExternalRefs = HashMap<String, BTreeSet<String>>;
+
+/// One link per (source, target, kind): `sources` is the sorted union of the detectors that found
+/// it, `confidence` the highest, trigger and location those of the first occurrence. Expects links
+/// sorted by source, target, kind.
+fn merge_duplicate_links(links: Vec<Link>) -> Vec<Link> {
+    let mut merged: Vec<Link> = Vec::with_capacity(links.len());
+    for link in links {
+        match merged.last_mut() {
+            Some(last)
+                if last.source == link.source
+                    && last.target == link.target
+                    && last.kind == link.kind =>
+            {
+                for s in link.sources {
+                    if !last.sources.contains(&s) {
+                        last.sources.push(s);
+                    }
+                }
+                last.sources.sort();
+                last.confidence = last.confidence.max(link.confidence);
+                if last.location.is_none() {
+                    last.location = link.location;
+                }
+                if last.trigger.is_none() {
+                    last.trigger = link.trigger;
+                }
+            }
+            _ => merged.push(link),
+        }
+    }
+    merged
+}
 
 /// Splits off links to external URLs: (internal links, distinct external targets per source).
 fn partition_external(links: Vec<Link>) -> (Vec<Link>, ExternalRefs) {

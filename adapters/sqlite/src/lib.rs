@@ -595,3 +595,244 @@ fn read_issues(conn: &Connection) -> Result<Vec<Issue>, StorageError> {
     }
     Ok(issues)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Administration
+// ---------------------------------------------------------------------------------------------
+
+use sm_kernel::ports::{MigrationState, ResetScope, StorageAdminPort, TableCount};
+
+impl SqliteStorage {
+    fn table_names(&self) -> Result<Vec<String>, StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .map_err(db_err)?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        names.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn count(&self, table: &str) -> Result<u64, StorageError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM \"{}\"", table.replace('"', "\"\"")),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        Ok(n as u64)
+    }
+}
+
+impl StorageAdminPort for SqliteStorage {
+    fn table_counts(&self) -> Result<Vec<TableCount>, StorageError> {
+        self.table_names()?
+            .into_iter()
+            .map(|t| {
+                Ok(TableCount {
+                    rows: self.count(&t)?,
+                    table: t,
+                })
+            })
+            .collect()
+    }
+
+    fn reset(&mut self, scope: ResetScope, dry_run: bool) -> Result<Vec<TableCount>, StorageError> {
+        let wanted = |t: &str| {
+            t.starts_with("scan_") || (scope == ResetScope::ScanAndState && t.starts_with("state_"))
+        };
+        let counts: Vec<TableCount> = self
+            .table_counts()?
+            .into_iter()
+            .filter(|c| wanted(&c.table))
+            .collect();
+        if dry_run {
+            return Ok(counts);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        for c in &counts {
+            tx.execute(&format!("DELETE FROM \"{}\"", c.table), [])
+                .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(counts)
+    }
+
+    fn backup_to(&self, dest: &str) -> Result<(), StorageError> {
+        if Path::new(dest).exists() {
+            return Err(StorageError::Database(format!(
+                "{dest} already exists; not overwriting it"
+            )));
+        }
+        if let Some(parent) = Path::new(dest)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StorageError::Database(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        // VACUUM INTO reads inside one transaction: a consistent snapshot even while others write.
+        self.conn
+            .execute("VACUUM INTO ?1", params![dest])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn dump(&self, tables: &[String]) -> Result<String, StorageError> {
+        let all = self.table_names()?;
+        for t in tables {
+            if !all.contains(t) {
+                return Err(StorageError::Database(format!(
+                    "no table {t:?} (tables: {})",
+                    all.join(", ")
+                )));
+            }
+        }
+        let selected: Vec<&String> = all
+            .iter()
+            .filter(|t| tables.is_empty() || tables.contains(t))
+            .collect();
+        let mut out = String::from("-- sm database dump\nBEGIN TRANSACTION;\n");
+        for table in selected {
+            let sql: String = self
+                .conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    params![table],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            out.push_str(&sql);
+            out.push_str(";\n");
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
+                .map_err(db_err)?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).map_err(db_err)?;
+            while let Some(row) = rows.next().map_err(db_err)? {
+                let mut values = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    values.push(sql_literal(row.get_ref(i).map_err(db_err)?));
+                }
+                out.push_str(&format!(
+                    "INSERT INTO \"{table}\" VALUES({});\n",
+                    values.join(",")
+                ));
+            }
+            let mut idx = self
+                .conn
+                .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name")
+                .map_err(db_err)?;
+            let indexes = idx
+                .query_map(params![table], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            for sql in indexes {
+                out.push_str(&sql.map_err(db_err)?);
+                out.push_str(";\n");
+            }
+        }
+        out.push_str("COMMIT;\n");
+        Ok(out)
+    }
+
+    fn migration_status(&self) -> Result<Vec<MigrationState>, StorageError> {
+        let applied = self.schema_version()?;
+        let mut runner = embedded::migrations::runner();
+        runner.set_migration_table_name(MIGRATION_TABLE);
+        let mut states: Vec<MigrationState> = runner
+            .get_migrations()
+            .iter()
+            .map(|m| MigrationState {
+                version: m.version() as u32,
+                name: m.name().to_owned(),
+                applied: m.version() as u32 <= applied,
+            })
+            .collect();
+        states.sort_by_key(|s| s.version);
+        Ok(states)
+    }
+}
+
+fn sql_literal(v: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''")),
+        ValueRef::Blob(b) => {
+            let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
+            format!("X'{hex}'")
+        }
+    }
+}
+
+/// Checks that `src` is an sm database, then replaces `dest` with it (atomically, via a temporary
+/// file and a rename) and removes `dest`'s WAL and SHM sidecars.
+pub fn restore_database(src: &Path, dest: &Path) -> Result<u32, StorageError> {
+    let version = {
+        let conn =
+            Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
+        let has_ledger: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'config_schema_versions')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if !has_ledger {
+            return Err(StorageError::Corrupt(format!(
+                "{} is not an sm database",
+                src.display()
+            )));
+        }
+        let v: i64 = conn
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM config_schema_versions WHERE scope = 'kernel'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)?;
+        v as u32
+    };
+    if version > latest_schema_version() {
+        return Err(StorageError::Migration(format!(
+            "{} has schema {version}, newer than this sm ({}); upgrade sm first",
+            src.display(),
+            latest_schema_version()
+        )));
+    }
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| StorageError::Database(e.to_string()))?;
+    }
+    let tmp = dest.with_extension("restore-tmp");
+    std::fs::copy(src, &tmp)
+        .map_err(|e| StorageError::Database(format!("{}: {e}", src.display())))?;
+    std::fs::rename(&tmp, dest)
+        .map_err(|e| StorageError::Database(format!("{}: {e}", dest.display())))?;
+    for suffix in ["-wal", "-shm"] {
+        let sidecar = PathBuf::from(format!("{}{suffix}", dest.display()));
+        let _ = std::fs::remove_file(sidecar);
+    }
+    Ok(version)
+}
+
+/// Deletes a database file and its sidecars; returns the files removed.
+pub fn delete_database(path: &Path) -> Result<Vec<PathBuf>, StorageError> {
+    let mut removed = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        if p.exists() {
+            std::fs::remove_file(&p)
+                .map_err(|e| StorageError::Database(format!("{}: {e}", p.display())))?;
+            removed.push(p);
+        }
+    }
+    Ok(removed)
+}

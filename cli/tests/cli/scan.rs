@@ -1,119 +1,11 @@
-//! End-to-end tests: the real `sm` binary on real temp projects and a real SQLite file.
+//! `sm init`, `sm scan`, `sm version`, `sm help`, usage errors, conformance, real corpus.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-const SM: &str = env!("CARGO_BIN_EXE_sm");
-
-struct Project {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    home: PathBuf,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
-impl Project {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("project");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&root).expect("mkdir");
-        std::fs::create_dir_all(&home).expect("mkdir");
-        Self {
-            _dir: dir,
-            root,
-            home,
-        }
-    }
-
-    fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> &Self {
-        let p = self.root.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, text).expect("write");
-        self
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.root.join(rel)).expect("read")
-    }
-
-    fn command(&self, bin: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .current_dir(&self.root)
-            .env("HOME", &self.home);
-        for var in [
-            "SKILL_MAP_SCOPE",
-            "SKILL_MAP_JSON",
-            "SKILL_MAP_DB",
-            "SKILL_MAP_PROGRESS",
-            "NO_COLOR",
-        ] {
-            cmd.env_remove(var);
-        }
-        for var in [
-            "SKILL_MAP_DISABLE_ALL_ADAPTERS",
-            "SKILL_MAP_DISABLE_ALL_DETECTORS",
-            "SKILL_MAP_DISABLE_ALL_RULES",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd
-    }
-
-    fn sm(&self, args: &[&str]) -> Run {
-        let out = self.command(SM, args).output().expect("run sm");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.root.join(".skill-map/skill-map.db")
-    }
-
-    fn db_count(&self, table: &str) -> i64 {
-        db_count(&self.db(), table)
-    }
-
-    /// A small Claude project: one of each kind, one frontmatter reference.
-    fn claude_project(&self) -> &Self {
-        self.write(".claude/agents/reviewer.md", "---\nname: reviewer\ndescription: Reviews code.\n---\n\nReviews.\n")
-            .write(".claude/commands/deploy.md", "---\nname: deploy\ndescription: Deploys.\n---\n\n# Deploy\n")
-            .write(
-                ".claude/skills/pdf/SKILL.md",
-                "---\nname: pdf\ndescription: PDF tools.\nmetadata:\n  requires: [.claude/agents/reviewer.md]\n---\n\n# PDF\n",
-            )
-            .write("README.md", "# Project\n\nHello.\n")
-    }
-}
-
-fn db_count(db: &Path, table: &str) -> i64 {
-    let conn = rusqlite::Connection::open(db).expect("open db");
-    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .expect("count")
-}
-
-fn validate(schema: &str, value: &Value) {
-    let errors = sm_conformance::spec::validate(schema, value).expect("schema compiles");
-    assert!(errors.is_empty(), "{schema}: {errors:?}");
-}
+use crate::support::*;
 
 // ---------------------------------------------------------------------------------------------
 // sm init
@@ -406,7 +298,12 @@ fn recovered_frontmatter_keeps_the_node_and_warns_with_the_line() {
     let strict = p.sm(&["scan", "--strict", "--json"]);
     assert_eq!(strict.code, 1);
     let doc = strict.json();
-    let recovered = doc["issues"].as_array().expect("issues").iter().find(|i| i["data"]["line"] == 3).expect("issue");
+    let recovered = doc["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .find(|i| i["data"]["line"] == 3)
+        .expect("issue");
     assert_eq!(recovered["severity"], "error");
 }
 
@@ -691,7 +588,13 @@ fn help_is_generated_in_three_formats() {
         .collect();
     assert_eq!(
         flags,
-        vec!["--dry-run", "--no-tokens", "--allow-empty", "--strict", "--profile"]
+        vec![
+            "--dry-run",
+            "--no-tokens",
+            "--allow-empty",
+            "--strict",
+            "--profile"
+        ]
     );
     let md = p.sm(&["help", "scan", "--format", "md"]);
     assert!(
@@ -752,8 +655,14 @@ fn conformance_run_passes_every_embedded_case() {
         "{}",
         run.stdout
     );
+    let cases =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/conformance/cases"))
+            .expect("cases dir")
+            .count();
     assert!(
-        run.stdout.trim_end().ends_with("2 passed, 0 failed"),
+        run.stdout
+            .trim_end()
+            .ends_with(&format!("{cases} passed, 0 failed")),
         "{}",
         run.stdout
     );
