@@ -42,13 +42,7 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "PATH", env = "SKILL_MAP_DB", global = true)]
     pub db: Option<PathBuf>,
     /// Progress reporting on stderr: a bar on a terminal (auto), ndjson event lines, or none
-    #[arg(
-        long,
-        value_enum,
-        value_name = "MODE",
-        global = true,
-        env = "SKILL_MAP_PROGRESS"
-    )]
+    #[arg(long, value_enum, value_name = "MODE", global = true, env = "SKILL_MAP_PROGRESS")]
     pub progress: Option<ProgressMode>,
     /// Override a config key for this run (repeatable), e.g. --config scan.strict=true
     #[arg(long = "config", value_name = "KEY=VALUE", global = true)]

@@ -32,8 +32,7 @@ pub fn main_entry() -> ExitCode {
         verbose: cli.global.verbose,
         color: !json && color_enabled(cli.global.no_color),
     };
-    let global_scope =
-        cli.global.global || std::env::var("SKILL_MAP_SCOPE").is_ok_and(|v| v == "global");
+    let global_scope = cli.global.global || std::env::var("SKILL_MAP_SCOPE").is_ok_and(|v| v == "global");
     let result = match &cli.command {
         None => {
             out.print_text(&format!("{}\n", Cli::command().render_long_help()));
@@ -50,9 +49,7 @@ pub fn main_entry() -> ExitCode {
         Some(Verb::Export(a)) => commands::export::run(a, &cli.global, global_scope, &out),
         Some(Verb::Config(v)) => commands::config::run(v, &cli.global, global_scope, &out),
         Some(Verb::Db(v)) => commands::db::run(v, &cli.global, global_scope, &out),
-        Some(Verb::Conformance(args::ConformanceVerb::Run(a))) => {
-            commands::conformance::run(a, &out)
-        }
+        Some(Verb::Conformance(args::ConformanceVerb::Run(a))) => commands::conformance::run(a, &out),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -68,30 +65,15 @@ pub fn main_entry() -> ExitCode {
 fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = err.print();
             ExitCode::from(exit::OK)
         }
         _ if json => {
-            let out = Output {
-                json: true,
-                quiet: false,
-                verbose: 0,
-                color: false,
-            };
+            let out = Output { json: true, quiet: false, verbose: 0, color: false };
             let text = err.render().to_string();
-            let message = text
-                .lines()
-                .next()
-                .unwrap_or("usage error")
-                .trim_start_matches("error: ")
-                .to_owned();
-            out.error(
-                &CliError::operational("usage", message)
-                    .with_details(serde_json::json!({ "usage": text })),
-            );
+            let message = text.lines().next().unwrap_or("usage error").trim_start_matches("error: ").to_owned();
+            out.error(&CliError::operational("usage", message).with_details(serde_json::json!({ "usage": text })));
             ExitCode::from(exit::OPERATIONAL)
         }
         _ => {

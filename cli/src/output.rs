@@ -34,21 +34,11 @@ pub struct CliError {
 
 impl CliError {
     pub fn operational(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            exit_code: exit::OPERATIONAL,
-            code,
-            message: message.into(),
-            details: Value::Null,
-        }
+        Self { exit_code: exit::OPERATIONAL, code, message: message.into(), details: Value::Null }
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            exit_code: exit::NOT_FOUND,
-            code,
-            message: message.into(),
-            details: Value::Null,
-        }
+        Self { exit_code: exit::NOT_FOUND, code, message: message.into(), details: Value::Null }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -108,11 +98,7 @@ impl Output {
 
     /// Wraps `text` in an ANSI style when colour is on.
     pub fn paint(&self, text: &str, style: &str) -> String {
-        if self.color {
-            format!("\x1b[{style}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
+        if self.color { format!("\x1b[{style}m{text}\x1b[0m") } else { text.to_owned() }
     }
 
     /// `done in <elapsed>` on stderr.
@@ -148,9 +134,7 @@ pub fn format_elapsed(d: Duration) -> String {
 
 /// Removes C0/C1 control characters (ESC included) except tab and newline.
 pub fn sanitize(text: &str) -> String {
-    text.chars()
-        .filter(|&c| c == '\n' || c == '\t' || !(c.is_control()))
-        .collect()
+    text.chars().filter(|&c| c == '\n' || c == '\t' || !(c.is_control())).collect()
 }
 
 /// Left-aligned columns separated by two spaces; numeric columns (by index) right-aligned.
@@ -204,12 +188,9 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(|e| {
-        CliError::operational(
-            "confirmation-required",
-            format!("cannot read the answer: {e}"),
-        )
-    })?;
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::operational("confirmation-required", format!("cannot read the answer: {e}")))?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {

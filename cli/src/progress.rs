@@ -37,14 +37,7 @@ const BAR_INTERVAL: Duration = Duration::from_millis(100);
 
 impl StderrProgress {
     pub fn new(mode: ProgressMode) -> Self {
-        Self {
-            mode,
-            started: Instant::now(),
-            state: Mutex::new(BarState {
-                last_draw: None,
-                drawn: false,
-            }),
-        }
+        Self { mode, started: Instant::now(), state: Mutex::new(BarState { last_draw: None, drawn: false }) }
     }
 
     fn draw_bar(&self, event: &Event) {
@@ -59,34 +52,17 @@ impl StderrProgress {
             }
             return;
         }
-        if event.event_type != types::SCAN_PROGRESS || now.duration_since(self.started) < BAR_DELAY
-        {
+        if event.event_type != types::SCAN_PROGRESS || now.duration_since(self.started) < BAR_DELAY {
             return;
         }
-        if state
-            .last_draw
-            .is_some_and(|t| now.duration_since(t) < BAR_INTERVAL)
-        {
+        if state.last_draw.is_some_and(|t| now.duration_since(t) < BAR_INTERVAL) {
             return;
         }
-        let index = event
-            .data
-            .get("index")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        let total = event
-            .data
-            .get("total")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-            .max(1);
+        let index = event.data.get("index").and_then(|v| v.as_u64()).unwrap_or(0);
+        let total = event.data.get("total").and_then(|v| v.as_u64()).unwrap_or(0).max(1);
         let width = 30u64;
         let filled = (index * width / total).min(width) as usize;
-        let bar = format!(
-            "{}{}",
-            "#".repeat(filled),
-            ".".repeat(width as usize - filled)
-        );
+        let bar = format!("{}{}", "#".repeat(filled), ".".repeat(width as usize - filled));
         eprint!("\r\x1b[2Kscanning [{bar}] {index}/{total}");
         let _ = std::io::stderr().flush();
         state.last_draw = Some(now);

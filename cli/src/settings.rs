@@ -51,26 +51,14 @@ pub struct ScopeContext {
 
 impl ScopeContext {
     pub fn resolve(global: bool) -> Result<Self, CliError> {
-        let cwd = std::env::current_dir().map_err(|e| {
-            CliError::operational("no-cwd", format!("cannot read the working directory: {e}"))
-        })?;
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from);
+        let cwd = std::env::current_dir()
+            .map_err(|e| CliError::operational("no-cwd", format!("cannot read the working directory: {e}")))?;
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
         if global {
-            let home =
-                home.ok_or_else(|| CliError::operational("no-home", "-g needs HOME to be set"))?;
-            return Ok(Self {
-                scope: Scope::Global,
-                root: home.clone(),
-                home: Some(home),
-            });
+            let home = home.ok_or_else(|| CliError::operational("no-home", "-g needs HOME to be set"))?;
+            return Ok(Self { scope: Scope::Global, root: home.clone(), home: Some(home) });
         }
-        Ok(Self {
-            scope: Scope::Project,
-            root: cwd,
-            home,
-        })
+        Ok(Self { scope: Scope::Project, root: cwd, home })
     }
 
     /// `<scope root>/.skill-map`
@@ -91,10 +79,7 @@ impl ScopeContext {
         }
         if self.scope == Scope::Project {
             layers.push(("project", self.state_dir().join("settings.json")));
-            layers.push((
-                "project-local",
-                self.state_dir().join("settings.local.json"),
-            ));
+            layers.push(("project-local", self.state_dir().join("settings.local.json")));
         }
         layers
     }
@@ -147,10 +132,7 @@ impl Settings {
         let mut flag = Value::Object(Map::new());
         for item in overrides {
             let (key, raw) = item.split_once('=').ok_or_else(|| {
-                CliError::operational(
-                    "bad-config-flag",
-                    format!("--config {item:?}: expected key=value"),
-                )
+                CliError::operational("bad-config-flag", format!("--config {item:?}: expected key=value"))
             })?;
             check_key(key)?;
             set_path(&mut flag, key, parse_value(raw));
@@ -176,11 +158,7 @@ impl Settings {
 
     /// The last layer that set `dotted`.
     pub fn source_of(&self, dotted: &str) -> Option<&str> {
-        self.layers
-            .iter()
-            .rev()
-            .find(|(_, v)| get_path(v, dotted).is_some())
-            .map(|(n, _)| n.as_str())
+        self.layers.iter().rev().find(|(_, v)| get_path(v, dotted).is_some()).map(|(n, _)| n.as_str())
     }
 
     fn bool_at(&self, dotted: &str, default: bool) -> bool {
@@ -190,12 +168,7 @@ impl Settings {
     fn strings_at(&self, dotted: &str) -> Vec<String> {
         self.get(dotted)
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default()
     }
 
@@ -223,9 +196,7 @@ impl Settings {
     }
 
     pub fn max_file_size_bytes(&self) -> u64 {
-        self.get("scan.maxFileSizeBytes")
-            .and_then(Value::as_u64)
-            .unwrap_or(1_048_576)
+        self.get("scan.maxFileSizeBytes").and_then(Value::as_u64).unwrap_or(1_048_576)
     }
 
     /// What rules see: `{"profile", "rules"}`.
@@ -239,18 +210,12 @@ impl Settings {
 
 /// Reads and validates one settings file.
 pub fn read_layer(path: &Path, source: &str) -> Result<Value, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::operational("config-unreadable", format!("{}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::operational("config-unreadable", format!("{}: {e}", path.display())))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         CliError::operational(
             "config-invalid",
-            format!(
-                "{}:{}:{}: not valid JSON ({source} settings): {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ),
+            format!("{}:{}:{}: not valid JSON ({source} settings): {e}", path.display(), e.line(), e.column()),
         )
     })?;
     validate_layer(&value, &path.display().to_string(), source)?;
@@ -266,39 +231,26 @@ pub fn validate_layer(value: &Value, what: &str, source: &str) -> Result<(), Cli
     }
     Err(CliError::operational(
         "config-invalid",
-        format!(
-            "{what} ({source} settings) does not match project-config.schema.json: {}",
-            errors.join("; ")
-        ),
+        format!("{what} ({source} settings) does not match project-config.schema.json: {}", errors.join("; ")),
     )
     .with_details(json!({ "file": what, "errors": errors })))
 }
 
 fn env_layer() -> Result<Value, CliError> {
     let mut layer = Value::Object(Map::new());
-    let mut vars: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len())
-        .collect();
+    let mut vars: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len()).collect();
     vars.sort();
     for (var, raw) in vars {
-        let wanted: Vec<String> = var[ENV_PREFIX.len()..]
-            .split("__")
-            .map(str::to_ascii_lowercase)
-            .collect();
+        let wanted: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
         let key = known_keys()
             .into_iter()
             .find(|k| {
-                let parts: Vec<String> = k
-                    .split('.')
-                    .map(|p| p.replace('-', "_").to_ascii_lowercase())
-                    .collect();
+                let parts: Vec<String> = k.split('.').map(|p| p.replace('-', "_").to_ascii_lowercase()).collect();
                 parts == wanted
             })
             .ok_or_else(|| {
-                CliError::not_found(
-                    "unknown-config-key",
-                    format!("environment variable {var} names no config key"),
-                )
+                CliError::not_found("unknown-config-key", format!("environment variable {var} names no config key"))
             })?;
         set_path(&mut layer, &key, parse_value(&raw));
     }
@@ -327,9 +279,7 @@ pub fn set_path(root: &mut Value, dotted: &str, value: Value) {
             map.insert((*part).to_owned(), value);
             return;
         }
-        cur = map
-            .entry((*part).to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
+        cur = map.entry((*part).to_owned()).or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -360,9 +310,7 @@ fn deep_merge(base: &mut Value, layer: Value) {
         (Value::Object(b), Value::Object(l)) => {
             for (k, v) in l {
                 match b.get_mut(&k) {
-                    Some(existing) if existing.is_object() && v.is_object() => {
-                        deep_merge(existing, v)
-                    }
+                    Some(existing) if existing.is_object() && v.is_object() => deep_merge(existing, v),
                     _ => {
                         b.insert(k, v);
                     }
@@ -376,11 +324,7 @@ fn deep_merge(base: &mut Value, layer: Value) {
 /// Every settable key path, from the schema (`*` stands for a free map key such as a rule id).
 pub fn key_patterns() -> Vec<String> {
     fn join(prefix: &str, key: &str) -> String {
-        if prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{prefix}.{key}")
-        }
+        if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
     }
     fn walk(schema: &Value, prefix: &str, out: &mut Vec<String>) {
         if !prefix.is_empty() {
@@ -405,10 +349,7 @@ pub fn key_patterns() -> Vec<String> {
 
 /// Concrete keys (no `*`), for suggestions and env mapping.
 pub fn known_keys() -> Vec<String> {
-    key_patterns()
-        .into_iter()
-        .filter(|k| !k.contains('*'))
-        .collect()
+    key_patterns().into_iter().filter(|k| !k.contains('*')).collect()
 }
 
 fn pattern_matches(pattern: &str, key: &str) -> bool {
@@ -424,28 +365,16 @@ pub fn check_key(key: &str) -> Result<(), CliError> {
     let mut scored: Vec<(usize, String)> = known_keys()
         .into_iter()
         .map(|k| {
-            let close =
-                k.starts_with(key) || key.starts_with(&k) || k.to_lowercase() == key.to_lowercase();
+            let close = k.starts_with(key) || key.starts_with(&k) || k.to_lowercase() == key.to_lowercase();
             (if close { 1 } else { edit_distance(&k, key) }, k)
         })
         .collect();
     scored.sort();
-    let suggestions: Vec<String> = scored
-        .into_iter()
-        .filter(|(d, _)| *d <= 4)
-        .take(3)
-        .map(|(_, k)| k)
-        .collect();
-    let hint = if suggestions.is_empty() {
-        String::new()
-    } else {
-        format!("; did you mean {}?", suggestions.join(", "))
-    };
-    Err(CliError::not_found(
-        "unknown-config-key",
-        format!("unknown config key {key:?}{hint}"),
-    )
-    .with_details(json!({ "key": key, "suggestions": suggestions })))
+    let suggestions: Vec<String> = scored.into_iter().filter(|(d, _)| *d <= 4).take(3).map(|(_, k)| k).collect();
+    let hint =
+        if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) };
+    Err(CliError::not_found("unknown-config-key", format!("unknown config key {key:?}{hint}"))
+        .with_details(json!({ "key": key, "suggestions": suggestions })))
 }
 
 /// Levenshtein distance.

@@ -16,24 +16,19 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 
     fn new_run_id(&self) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         format!("r-{:x}-{:x}", nanos, std::process::id())
     }
 }
 
 /// The filesystem adapter, rooted at the working directory.
 pub fn filesystem() -> Result<LocalFilesystem, CliError> {
-    let cwd = std::env::current_dir().map_err(|e| {
-        CliError::operational("no-cwd", format!("cannot read the working directory: {e}"))
-    })?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::operational("no-cwd", format!("cannot read the working directory: {e}")))?;
     Ok(LocalFilesystem::new(cwd))
 }
 
@@ -71,17 +66,13 @@ pub fn storage_error(path: &Path, e: &sm_kernel::ports::StorageError) -> CliErro
 }
 
 /// Opens an existing database for administration (no migrations); `None` when absent.
-pub fn open_admin(
-    path: &Path,
-) -> Result<Option<Box<dyn sm_kernel::ports::StorageAdminPort>>, CliError> {
+pub fn open_admin(path: &Path) -> Result<Option<Box<dyn sm_kernel::ports::StorageAdminPort>>, CliError> {
     let storage = SqliteStorage::open_existing(path).map_err(|e| storage_error(path, &e))?;
     Ok(storage.map(|s| Box::new(s) as Box<dyn sm_kernel::ports::StorageAdminPort>))
 }
 
 /// Opens (creating if needed) a database for administration without migrating it.
-pub fn open_admin_create(
-    path: &Path,
-) -> Result<Box<dyn sm_kernel::ports::StorageAdminPort>, CliError> {
+pub fn open_admin_create(path: &Path) -> Result<Box<dyn sm_kernel::ports::StorageAdminPort>, CliError> {
     let storage = SqliteStorage::open(path).map_err(|e| storage_error(path, &e))?;
     Ok(Box::new(storage))
 }

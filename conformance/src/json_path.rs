@@ -5,9 +5,7 @@ use serde_json::Value;
 
 /// Evaluates `path` against `root`; `Err` explains which segment did not resolve.
 pub fn eval(root: &Value, path: &str) -> Result<Value, String> {
-    let rest = path
-        .strip_prefix('$')
-        .ok_or_else(|| format!("path {path:?} must start with $"))?;
+    let rest = path.strip_prefix('$').ok_or_else(|| format!("path {path:?} must start with $"))?;
     let mut current = root.clone();
     let mut chars = rest.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -40,10 +38,7 @@ pub fn eval(root: &Value, path: &str) -> Result<Value, String> {
                     }
                     digits.push(n);
                 }
-                let idx: usize = digits
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{path}: bad index [{digits}]"))?;
+                let idx: usize = digits.trim().parse().map_err(|_| format!("{path}: bad index [{digits}]"))?;
                 current = match &current {
                     Value::Array(a) if idx < a.len() => a[idx].clone(),
                     _ => return Err(format!("{path}: no element [{idx}]")),

@@ -49,19 +49,11 @@ pub fn load_cases(source: &CaseSource) -> Result<Vec<(String, Value)>, String> {
     let mut raw: Vec<(String, String)> = Vec::new();
     match source {
         CaseSource::Embedded => {
-            let dir = SPEC_DIR
-                .get_dir("conformance/cases")
-                .ok_or("the embedded spec has no conformance/cases")?;
+            let dir = SPEC_DIR.get_dir("conformance/cases").ok_or("the embedded spec has no conformance/cases")?;
             for f in dir.files() {
-                let name = f
-                    .path()
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let name = f.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if let Some(stem) = name.strip_suffix(".json") {
-                    let text = f
-                        .contents_utf8()
-                        .ok_or_else(|| format!("{name} is not UTF-8"))?;
+                    let text = f.contents_utf8().ok_or_else(|| format!("{name} is not UTF-8"))?;
                     raw.push((stem.to_owned(), text.to_owned()));
                 }
             }
@@ -71,13 +63,9 @@ pub fn load_cases(source: &CaseSource) -> Result<Vec<(String, Value)>, String> {
             let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             for entry in entries {
                 let path = entry.map_err(|e| e.to_string())?.path();
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if let Some(stem) = name.strip_suffix(".json") {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                     raw.push((stem.to_owned(), text));
                 }
             }
@@ -87,40 +75,25 @@ pub fn load_cases(source: &CaseSource) -> Result<Vec<(String, Value)>, String> {
     let validator = spec::validator("conformance-case.schema.json")?;
     let mut cases = Vec::new();
     for (stem, text) in raw {
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("case {stem}.json: invalid JSON: {e}"))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| format!("case {stem}.json: invalid JSON: {e}"))?;
         if let Some(kind) = unknown_assertion(&value) {
             return Err(format!("case {stem}.json: unknown assertion type {kind:?}"));
         }
-        let errors: Vec<String> = validator
-            .iter_errors(&value)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect();
+        let errors: Vec<String> =
+            validator.iter_errors(&value).map(|e| format!("{}: {e}", e.instance_path())).collect();
         if !errors.is_empty() {
-            return Err(format!(
-                "case {stem}.json does not match conformance-case.schema.json: {}",
-                errors.join("; ")
-            ));
+            return Err(format!("case {stem}.json does not match conformance-case.schema.json: {}", errors.join("; ")));
         }
         if value["id"].as_str() != Some(stem.as_str()) {
-            return Err(format!(
-                "case {stem}.json: id {} must equal the file stem",
-                value["id"]
-            ));
+            return Err(format!("case {stem}.json: id {} must equal the file stem", value["id"]));
         }
         cases.push((stem, value));
     }
     Ok(cases)
 }
 
-const ASSERTION_TYPES: [&str; 6] = [
-    "exit-code",
-    "json-path",
-    "file-exists",
-    "file-contains-verbatim",
-    "file-matches-schema",
-    "stderr-matches",
-];
+const ASSERTION_TYPES: [&str; 6] =
+    ["exit-code", "json-path", "file-exists", "file-contains-verbatim", "file-matches-schema", "stderr-matches"];
 
 fn unknown_assertion(case: &Value) -> Option<String> {
     case["assertions"].as_array()?.iter().find_map(|a| {
@@ -161,10 +134,7 @@ struct Captured {
 }
 
 fn run_case(options: &RunOptions, case: &Value) -> Result<Vec<String>, String> {
-    let work = tempfile::Builder::new()
-        .prefix("sm-conformance-")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
+    let work = tempfile::Builder::new().prefix("sm-conformance-").tempdir().map_err(|e| e.to_string())?;
     let scope = work.path().join("scope");
     let home = work.path().join("home");
     std::fs::create_dir_all(&scope).map_err(|e| e.to_string())?;
@@ -209,53 +179,28 @@ fn run_case(options: &RunOptions, case: &Value) -> Result<Vec<String>, String> {
     args.extend(strings(&invoke["flags"]));
     let out = spawn(&options.binary, &args, &scope, &env)?;
     let mut failures = Vec::new();
-    for (i, assertion) in case["assertions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, assertion) in case["assertions"].as_array().into_iter().flatten().enumerate() {
         if let Err(why) = check(assertion, &out, &scope, &options.source) {
-            failures.push(format!(
-                "assertion {i} ({}): {why}",
-                assertion["type"].as_str().unwrap_or("?")
-            ));
+            failures.push(format!("assertion {i} ({}): {why}", assertion["type"].as_str().unwrap_or("?")));
         }
     }
     Ok(failures)
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect()
+    v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
 }
 
-fn spawn(
-    binary: &Path,
-    args: &[String],
-    cwd: &Path,
-    env: &[(&str, String)],
-) -> Result<Captured, String> {
+fn spawn(binary: &Path, args: &[String], cwd: &Path, env: &[(&str, String)]) -> Result<Captured, String> {
     let mut cmd = Command::new(binary);
     cmd.args(args).current_dir(cwd);
-    for var in [
-        "SKILL_MAP_SCOPE",
-        "SKILL_MAP_JSON",
-        "SKILL_MAP_DB",
-        "SKILL_MAP_PROGRESS",
-    ] {
+    for var in ["SKILL_MAP_SCOPE", "SKILL_MAP_JSON", "SKILL_MAP_DB", "SKILL_MAP_PROGRESS"] {
         cmd.env_remove(var);
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
     Ok(Captured {
         exit_code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -270,20 +215,14 @@ fn replace_scope_with(source: &CaseSource, fixture: &str, scope: &Path) -> Resul
         if path.file_name().is_some_and(|n| n == ".skill-map") {
             continue;
         }
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         removed.map_err(|e| format!("{}: {e}", path.display()))?;
     }
     check_relative(fixture)?;
     match source {
         CaseSource::Embedded => {
             let prefix = format!("conformance/fixtures/{fixture}");
-            let dir = SPEC_DIR
-                .get_dir(&prefix)
-                .ok_or_else(|| format!("no fixture {fixture:?}"))?;
+            let dir = SPEC_DIR.get_dir(&prefix).ok_or_else(|| format!("no fixture {fixture:?}"))?;
             copy_embedded(dir, Path::new(&prefix), scope)
         }
         CaseSource::Dir(root) => {
@@ -298,11 +237,7 @@ fn replace_scope_with(source: &CaseSource, fixture: &str, scope: &Path) -> Resul
 
 fn check_relative(p: &str) -> Result<(), String> {
     let path = Path::new(p);
-    if path.is_absolute()
-        || path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
+    if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
         return Err(format!("path {p:?} must stay inside its directory"));
     }
     Ok(())
@@ -310,16 +245,12 @@ fn check_relative(p: &str) -> Result<(), String> {
 
 fn copy_embedded(dir: &Dir<'_>, prefix: &Path, dest: &Path) -> Result<(), String> {
     for file in dir.files() {
-        let rel = file
-            .path()
-            .strip_prefix(prefix)
-            .map_err(|e| e.to_string())?;
+        let rel = file.path().strip_prefix(prefix).map_err(|e| e.to_string())?;
         let target = dest.join(rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
-        std::fs::write(&target, file.contents())
-            .map_err(|e| format!("{}: {e}", target.display()))?;
+        std::fs::write(&target, file.contents()).map_err(|e| format!("{}: {e}", target.display()))?;
     }
     for sub in dir.dirs() {
         copy_embedded(sub, prefix, dest)?;
@@ -335,8 +266,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
         if entry.path().is_dir() {
             copy_tree(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target)
-                .map_err(|e| format!("{}: {e}", target.display()))?;
+            std::fs::copy(entry.path(), &target).map_err(|e| format!("{}: {e}", target.display()))?;
         }
     }
     Ok(())
@@ -349,29 +279,18 @@ fn fixture_bytes(source: &CaseSource, rel: &str) -> Result<Vec<u8>, String> {
             .get_file(format!("conformance/fixtures/{rel}"))
             .map(|f| f.contents().to_vec())
             .ok_or_else(|| format!("no fixture file {rel:?}")),
-        CaseSource::Dir(root) => {
-            std::fs::read(root.join("fixtures").join(rel)).map_err(|e| format!("{rel}: {e}"))
-        }
+        CaseSource::Dir(root) => std::fs::read(root.join("fixtures").join(rel)).map_err(|e| format!("{rel}: {e}")),
     }
 }
 
-fn check(
-    assertion: &Value,
-    out: &Captured,
-    scope: &Path,
-    source: &CaseSource,
-) -> Result<(), String> {
+fn check(assertion: &Value, out: &Captured, scope: &Path, source: &CaseSource) -> Result<(), String> {
     match assertion["type"].as_str().unwrap_or_default() {
         "exit-code" => {
             let want = assertion["value"].as_i64().unwrap_or(-1);
             if i64::from(out.exit_code) == want {
                 Ok(())
             } else {
-                Err(format!(
-                    "exit code {} (expected {want}); stderr: {}",
-                    out.exit_code,
-                    out.stderr.trim()
-                ))
+                Err(format!("exit code {} (expected {want}); stderr: {}", out.exit_code, out.stderr.trim()))
             }
         }
         "json-path" => check_json_path(assertion, &out.stdout),
@@ -385,26 +304,15 @@ fn check(
                 .compile_matcher();
             let mut found = false;
             list_relative(scope, scope, &mut |rel| found |= glob.is_match(rel));
-            if found {
-                Ok(())
-            } else {
-                Err(format!("nothing in the scope matches {pattern:?}"))
-            }
+            if found { Ok(()) } else { Err(format!("nothing in the scope matches {pattern:?}")) }
         }
         "file-contains-verbatim" => {
             let path = assertion["path"].as_str().unwrap_or_default();
             check_relative(path)?;
             let haystack = std::fs::read(scope.join(path)).map_err(|e| format!("{path}: {e}"))?;
             let needle = fixture_bytes(source, assertion["fixture"].as_str().unwrap_or_default())?;
-            let found = needle.is_empty()
-                || haystack
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_slice());
-            if found {
-                Ok(())
-            } else {
-                Err(format!("{path} does not contain the fixture's bytes"))
-            }
+            let found = needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle.as_slice());
+            if found { Ok(()) } else { Err(format!("{path} does not contain the fixture's bytes")) }
         }
         "file-matches-schema" => {
             let path = assertion["path"].as_str().unwrap_or_default();
@@ -414,14 +322,9 @@ fn check(
                 check_relative(path)?;
                 std::fs::read_to_string(scope.join(path)).map_err(|e| format!("{path}: {e}"))?
             };
-            let value: Value =
-                serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+            let value: Value = serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
             let errors = spec::validate(assertion["schema"].as_str().unwrap_or_default(), &value)?;
-            if errors.is_empty() {
-                Ok(())
-            } else {
-                Err(errors.join("; "))
-            }
+            if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
         }
         "stderr-matches" => {
             let pattern = assertion["pattern"].as_str().unwrap_or_default();
@@ -429,10 +332,7 @@ fn check(
             if re.is_match(&out.stderr) {
                 Ok(())
             } else {
-                Err(format!(
-                    "stderr does not match /{pattern}/: {}",
-                    out.stderr.trim()
-                ))
+                Err(format!("stderr does not match /{pattern}/: {}", out.stderr.trim()))
             }
         }
         other => Err(format!("unknown assertion type {other:?}")),
@@ -440,8 +340,7 @@ fn check(
 }
 
 fn check_json_path(assertion: &Value, stdout: &str) -> Result<(), String> {
-    let doc: Value = serde_json::from_str(stdout)
-        .map_err(|e| format!("stdout is not one JSON document: {e}"))?;
+    let doc: Value = serde_json::from_str(stdout).map_err(|e| format!("stdout is not one JSON document: {e}"))?;
     let path = assertion["path"].as_str().unwrap_or("$");
     let got = json_path::eval(&doc, path)?;
     if let Some(want) = assertion.get("equals")
@@ -472,13 +371,9 @@ fn check_json_path(assertion: &Value, stdout: &str) -> Result<(), String> {
 fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -491,11 +386,7 @@ fn list_relative(base: &Path, dir: &Path, visit: &mut dyn FnMut(&str)) {
     for entry in entries.flatten() {
         let path = entry.path();
         if let Ok(rel) = path.strip_prefix(base) {
-            let rel = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
+            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
             visit(&rel);
         }
         if path.is_dir() {

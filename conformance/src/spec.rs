@@ -16,11 +16,7 @@ pub fn schema_names() -> Vec<String> {
         .get_dir("schemas")
         .map(|d| {
             d.files()
-                .filter_map(|f| {
-                    f.path()
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
+                .filter_map(|f| f.path().file_name().map(|n| n.to_string_lossy().into_owned()))
                 .filter(|n| n.ends_with(".schema.json"))
                 .collect()
         })
@@ -33,15 +29,8 @@ pub fn schema_names() -> Vec<String> {
 pub fn schema(name: &str) -> Result<Value, String> {
     let file = SPEC_DIR
         .get_file(format!("schemas/{name}"))
-        .ok_or_else(|| {
-            format!(
-                "no schema named {name:?} in spec/schemas (known: {})",
-                schema_names().join(", ")
-            )
-        })?;
-    let text = file
-        .contents_utf8()
-        .ok_or_else(|| format!("spec/schemas/{name} is not UTF-8"))?;
+        .ok_or_else(|| format!("no schema named {name:?} in spec/schemas (known: {})", schema_names().join(", ")))?;
+    let text = file.contents_utf8().ok_or_else(|| format!("spec/schemas/{name} is not UTF-8"))?;
     serde_json::from_str(text).map_err(|e| format!("spec/schemas/{name} is not valid JSON: {e}"))
 }
 
@@ -54,11 +43,7 @@ pub fn validator(name: &str) -> Result<Validator, String> {
         resources.push((format!("{SCHEMA_BASE}{other}"), value));
     }
     let registry = Registry::new()
-        .extend(
-            resources
-                .iter()
-                .map(|(uri, v)| (uri.as_str(), jsonschema::Resource::from_contents(v.clone()))),
-        )
+        .extend(resources.iter().map(|(uri, v)| (uri.as_str(), jsonschema::Resource::from_contents(v.clone()))))
         .and_then(|b| b.prepare())
         .map_err(|e| format!("cannot index spec schemas: {e}"))?;
     jsonschema::options()
@@ -73,14 +58,7 @@ pub fn validate(name: &str, instance: &Value) -> Result<Vec<String>, String> {
     Ok(v.iter_errors(instance)
         .map(|e| {
             let at = e.instance_path().to_string();
-            format!(
-                "{}: {e}",
-                if at.is_empty() {
-                    "(root)".to_owned()
-                } else {
-                    at
-                }
-            )
+            format!("{}: {e}", if at.is_empty() { "(root)".to_owned() } else { at })
         })
         .collect())
 }

@@ -11,11 +11,7 @@ use sm_kernel::model::{Issue, Link, Node, ScanResult};
 fn keys(v: &Value, field: &str) -> BTreeSet<String> {
     match &v[field] {
         Value::Object(m) => m.keys().cloned().collect(),
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
+        Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         _ => BTreeSet::new(),
     }
 }
@@ -28,16 +24,8 @@ fn assert_same_shape<T: JsonSchema>(file: &str) {
         keys(&written, "properties"),
         "{file}: properties differ from the Rust type"
     );
-    assert_eq!(
-        keys(&generated, "required"),
-        keys(&written, "required"),
-        "{file}: required differs from the Rust type"
-    );
-    assert_eq!(
-        written["additionalProperties"],
-        json!(false),
-        "{file} must be closed"
-    );
+    assert_eq!(keys(&generated, "required"), keys(&written, "required"), "{file}: required differs from the Rust type");
+    assert_eq!(written["additionalProperties"], json!(false), "{file} must be closed");
 }
 
 #[test]
@@ -51,20 +39,12 @@ fn rust_types_match_the_spec_schemas() {
 #[test]
 fn nested_scan_stats_match() {
     let generated = serde_json::to_value(schema_for!(ScanResult)).expect("schema");
-    let stats_ref = generated["properties"]["stats"]["$ref"]
-        .as_str()
-        .expect("stats is a $ref");
+    let stats_ref = generated["properties"]["stats"]["$ref"].as_str().expect("stats is a $ref");
     let name = stats_ref.rsplit('/').next().expect("def name");
     let gen_stats = &generated["$defs"][name];
     let written = spec::schema("scan-result.schema.json").expect("schema");
-    assert_eq!(
-        keys(gen_stats, "properties"),
-        keys(&written["properties"]["stats"], "properties")
-    );
-    assert_eq!(
-        keys(gen_stats, "required"),
-        keys(&written["properties"]["stats"], "required")
-    );
+    assert_eq!(keys(gen_stats, "properties"), keys(&written["properties"]["stats"], "properties"));
+    assert_eq!(keys(gen_stats, "required"), keys(&written["properties"]["stats"], "required"));
 }
 
 #[test]
@@ -73,15 +53,8 @@ fn every_spec_schema_is_valid_2020_12() {
     assert!(names.len() >= 6, "{names:?}");
     for name in names {
         let schema = spec::schema(&name).expect("parses");
-        assert_eq!(
-            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
-            "{name}"
-        );
-        assert_eq!(
-            schema["$id"],
-            format!("{}{name}", spec::SCHEMA_BASE),
-            "{name}"
-        );
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "{name}");
+        assert_eq!(schema["$id"], format!("{}{name}", spec::SCHEMA_BASE), "{name}");
         jsonschema::meta::validate(&schema).unwrap_or_else(|e| panic!("{name}: {e}"));
         spec::validator(&name).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -105,32 +78,16 @@ fn a_full_scan_result_round_trips_through_types_and_schema() {
         "issues": [{"ruleId": "broken-ref", "severity": "warn", "nodeIds": ["a.md"], "message": "m", "data": {"k": 1}}],
         "stats": {"filesWalked": 1, "filesSkipped": 0, "nodesCount": 1, "linksCount": 1, "issuesCount": 1, "durationMs": 0}
     });
-    assert!(
-        spec::validate("scan-result.schema.json", &doc)
-            .expect("compiles")
-            .is_empty()
-    );
-    let typed: ScanResult =
-        serde_json::from_value(doc.clone()).expect("deserialises into ScanResult");
+    assert!(spec::validate("scan-result.schema.json", &doc).expect("compiles").is_empty());
+    let typed: ScanResult = serde_json::from_value(doc.clone()).expect("deserialises into ScanResult");
     let back = serde_json::to_value(&typed).expect("serialises");
     assert_eq!(back, doc);
 
     let mut bad = doc.clone();
     bad["nodes"][0]["bodyHash"] = json!("xyz");
-    assert!(
-        !spec::validate("scan-result.schema.json", &bad)
-            .expect("compiles")
-            .is_empty()
-    );
+    assert!(!spec::validate("scan-result.schema.json", &bad).expect("compiles").is_empty());
     let mut extra = doc;
     extra["links"][0]["unknown"] = json!(1);
-    assert!(
-        !spec::validate("scan-result.schema.json", &extra)
-            .expect("compiles")
-            .is_empty()
-    );
-    assert!(
-        serde_json::from_value::<ScanResult>(extra).is_err(),
-        "types are closed like the schema"
-    );
+    assert!(!spec::validate("scan-result.schema.json", &extra).expect("compiles").is_empty());
+    assert!(serde_json::from_value::<ScanResult>(extra).is_err(), "types are closed like the schema");
 }

@@ -6,16 +6,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const FORBIDDEN_IN_KERNEL: &[&str] = &[
-    "rusqlite",
-    "refinery",
-    "tokio",
-    "notify",
-    "ignore",
-    "libloading",
-    "abi_stable",
-    "clap",
-];
+const FORBIDDEN_IN_KERNEL: &[&str] =
+    &["rusqlite", "refinery", "tokio", "notify", "ignore", "libloading", "abi_stable", "clap"];
 
 struct Graph {
     /// package name → names of its normal (non-dev, non-build) dependencies.
@@ -29,22 +21,13 @@ fn metadata() -> Graph {
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
         .output()
         .expect("cargo metadata runs");
-    assert!(
-        out.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     let names: BTreeMap<&str, &str> = doc["packages"]
         .as_array()
         .expect("packages")
         .iter()
-        .map(|p| {
-            (
-                p["id"].as_str().expect("id"),
-                p["name"].as_str().expect("name"),
-            )
-        })
+        .map(|p| (p["id"].as_str().expect("id"), p["name"].as_str().expect("name")))
         .collect();
     let mut deps = BTreeMap::new();
     for node in doc["resolve"]["nodes"].as_array().expect("resolve.nodes") {
@@ -53,16 +36,10 @@ fn metadata() -> Graph {
             .as_array()
             .expect("deps")
             .iter()
-            .filter(|d| {
-                d["dep_kinds"]
-                    .as_array()
-                    .is_some_and(|k| k.iter().any(|k| k["kind"].is_null()))
-            })
+            .filter(|d| d["dep_kinds"].as_array().is_some_and(|k| k.iter().any(|k| k["kind"].is_null())))
             .map(|d| names[d["pkg"].as_str().expect("pkg")].to_owned())
             .collect();
-        deps.entry(name)
-            .or_insert_with(BTreeSet::new)
-            .extend(normal);
+        deps.entry(name).or_insert_with(BTreeSet::new).extend(normal);
     }
     Graph { deps }
 }
@@ -86,55 +63,26 @@ impl Graph {
 fn kernel_dependency_graph_has_no_io_crates() {
     let graph = metadata();
     let closure = graph.closure("sm-kernel");
-    let bad: Vec<&&str> = FORBIDDEN_IN_KERNEL
-        .iter()
-        .filter(|f| closure.contains(**f))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "sm-kernel must not depend (even transitively) on {bad:?}"
-    );
+    let bad: Vec<&&str> = FORBIDDEN_IN_KERNEL.iter().filter(|f| closure.contains(**f)).collect();
+    assert!(bad.is_empty(), "sm-kernel must not depend (even transitively) on {bad:?}");
     let internal: Vec<&String> = closure.iter().filter(|d| d.starts_with("sm-")).collect();
-    assert!(
-        internal.is_empty(),
-        "sm-kernel must not depend on other sm crates: {internal:?}"
-    );
+    assert!(internal.is_empty(), "sm-kernel must not depend on other sm crates: {internal:?}");
 }
 
 #[test]
 fn adapters_and_extensions_do_not_depend_on_each_other() {
     let graph = metadata();
-    let adapters: Vec<&String> = graph
-        .deps
-        .keys()
-        .filter(|n| n.starts_with("sm-adapter-"))
-        .collect();
-    assert!(
-        adapters.len() >= 4,
-        "expected the four adapter crates, found {adapters:?}"
-    );
+    let adapters: Vec<&String> = graph.deps.keys().filter(|n| n.starts_with("sm-adapter-")).collect();
+    assert!(adapters.len() >= 4, "expected the four adapter crates, found {adapters:?}");
     for adapter in &adapters {
-        let others: Vec<String> = graph
-            .closure(adapter)
-            .into_iter()
-            .filter(|d| d.starts_with("sm-adapter-"))
-            .collect();
-        assert!(
-            others.is_empty(),
-            "{adapter} depends on other adapters: {others:?}"
-        );
+        let others: Vec<String> = graph.closure(adapter).into_iter().filter(|d| d.starts_with("sm-adapter-")).collect();
+        assert!(others.is_empty(), "{adapter} depends on other adapters: {others:?}");
     }
     let ext = graph.closure("sm-extensions");
-    let bad: Vec<&String> = ext
-        .iter()
-        .filter(|d| d.starts_with("sm-adapter-") || d.as_str() == "sm-cli")
-        .collect();
+    let bad: Vec<&String> = ext.iter().filter(|d| d.starts_with("sm-adapter-") || d.as_str() == "sm-cli").collect();
     assert!(bad.is_empty(), "sm-extensions depends on {bad:?}");
     for f in FORBIDDEN_IN_KERNEL {
-        assert!(
-            !ext.contains(*f),
-            "sm-extensions must stay IO-free like the kernel, found {f}"
-        );
+        assert!(!ext.contains(*f), "sm-extensions must stay IO-free like the kernel, found {f}");
     }
 }
 
@@ -147,10 +95,7 @@ fn only_the_composition_root_names_adapter_crates() {
             offenders.push(path.display().to_string());
         }
     });
-    assert!(
-        offenders.is_empty(),
-        "only cli/src/wiring.rs may name adapter crates: {offenders:?}"
-    );
+    assert!(offenders.is_empty(), "only cli/src/wiring.rs may name adapter crates: {offenders:?}");
 }
 
 #[test]
@@ -158,23 +103,13 @@ fn kernel_source_does_no_io() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/src");
     let mut offenders = Vec::new();
     visit(&src, &mut |path, text| {
-        for needle in [
-            "std::fs",
-            "std::process",
-            "SystemTime::now",
-            "Instant::now",
-            "std::net",
-            "std::env::var",
-        ] {
+        for needle in ["std::fs", "std::process", "SystemTime::now", "Instant::now", "std::net", "std::env::var"] {
             if text.contains(needle) {
                 offenders.push(format!("{}: {needle}", path.display()));
             }
         }
     });
-    assert!(
-        offenders.is_empty(),
-        "the kernel reaches the world only through ports: {offenders:?}"
-    );
+    assert!(offenders.is_empty(), "the kernel reaches the world only through ports: {offenders:?}");
 }
 
 fn visit(dir: &Path, f: &mut dyn FnMut(&Path, &str)) {

@@ -1,16 +1,23 @@
 //! The `at-mention` detector: `@agent`, `@scope/name`, `@plugin:agent` → `mentions`.
 //!
-//! An `@` counts at the start of a word (e-mail addresses and `x@y` are not mentions). Confidence:
-//! `@name` and `@plugin:name` are medium; `@scope/name` is low (in real files these are almost
-//! always npm packages such as `@playwright/test`). A handle that is a file path with an extension
-//! (Claude Code's `@path/to/file` import) is resolved against the source's directory: medium for
-//! Markdown files, low for anything else (`@package.json`). Code is skipped; one link per
-//! normalised trigger per node.
+//! An `@` counts at the start of a word (e-mail addresses and `x@y` are not mentions). Real files
+//! are full of `@` that are not agents — social handles (`@reidhoffman`), annotations (`@Nested`),
+//! npm packages (`@playwright/test`) — so confidence decides what `broken-ref` may report:
+//!
+//! - `@name` / `@plugin:name`: medium when it resolves to a node or looks like an agent name
+//!   (lowercase with a `-` or `:`), else low;
+//! - `@scope/name`: low (almost always an npm package);
+//! - `@path/file.ext` (Claude Code's file import): resolved against the source's directory, then
+//!   the scan root; medium when the file exists, or when the source is a memory file
+//!   (`CLAUDE.md`, `AGENTS.md`, `GEMINI.md`, `CLAUDE.local.md`) whose imports must resolve; else low.
+//!
+//! Code is skipped; one link per normalised trigger per node.
 
 use std::collections::BTreeSet;
 
 use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind};
 use sm_kernel::model::{Confidence, Link, LinkKind};
+use sm_kernel::node_index::Resolution;
 use sm_kernel::normalize::normalize_trigger;
 
 use crate::text::{BodyLines, char_at, char_before, dir_of, join_normalized, triggered_link};
@@ -27,8 +34,7 @@ impl Detector for AtMention {
             id: ID.into(),
             kind: ExtensionKind::Detector,
             version: crate::BUILTIN_VERSION.into(),
-            description: "@agent, @scope/name and @plugin:agent mentions; @path file imports"
-                .into(),
+            description: "@agent, @scope/name and @plugin:agent mentions; @path file imports".into(),
         }
     }
 
@@ -45,7 +51,7 @@ impl Detector for AtMention {
             if !seen.insert(normalize_trigger(original)) {
                 continue;
             }
-            let (target, confidence) = classify(&ctx.node.path, handle, original);
+            let (target, confidence) = classify(ctx, handle, original);
             links.push(triggered_link(
                 &ctx.node.path,
                 &target,
@@ -75,9 +81,7 @@ fn handle_at(s: &str, i: usize) -> Option<&str> {
         return None;
     }
     let rest = &s[i + 1..];
-    let end = rest
-        .find(|c: char| !is_handle_char(c))
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| !is_handle_char(c)).unwrap_or(rest.len());
     let handle = rest[..end].trim_end_matches(['.', ':', '-', '/']);
     (handle.len() >= 2 && handle.chars().any(|c| c.is_ascii_alphabetic())).then_some(handle)
 }
@@ -85,27 +89,32 @@ fn handle_at(s: &str, i: usize) -> Option<&str> {
 fn has_extension(handle: &str) -> bool {
     let last = handle.rsplit('/').next().unwrap_or(handle);
     last.rsplit_once('.').is_some_and(|(stem, ext)| {
-        !stem.is_empty()
-            && (1..=8).contains(&ext.len())
-            && ext.chars().all(|c| c.is_ascii_alphanumeric())
+        !stem.is_empty() && (1..=8).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric())
     })
 }
 
-fn classify(source: &str, handle: &str, original: &str) -> (String, Confidence) {
+const MEMORY_FILES: &[&str] = &["CLAUDE.md", "AGENTS.md", "GEMINI.md", "CLAUDE.local.md"];
+
+fn classify(ctx: &DetectContext<'_>, handle: &str, original: &str) -> (String, Confidence) {
+    let source = ctx.node.path.as_str();
     if has_extension(handle) {
-        let is_md = handle.to_ascii_lowercase().ends_with(".md");
-        let confidence = if is_md {
-            Confidence::Medium
-        } else {
-            Confidence::Low
-        };
-        let target = join_normalized(dir_of(source), handle).unwrap_or_else(|| handle.to_owned());
-        return (target, confidence);
+        let relative = join_normalized(dir_of(source), handle).unwrap_or_else(|| handle.to_owned());
+        for candidate in [relative.as_str(), handle] {
+            if ctx.index.resolve_target(candidate) != Resolution::Missing {
+                return (candidate.to_owned(), Confidence::Medium);
+            }
+        }
+        let file = source.rsplit('/').next().unwrap_or(source);
+        let confidence = if MEMORY_FILES.contains(&file) { Confidence::Medium } else { Confidence::Low };
+        return (relative, confidence);
     }
     if handle.contains('/') {
         return (original.to_owned(), Confidence::Low);
     }
-    (original.to_owned(), Confidence::Medium)
+    let agent_like = handle.contains(['-', ':']) && !handle.chars().any(|c| c.is_ascii_uppercase());
+    let confidence =
+        if ctx.index.resolve(original).is_some() || agent_like { Confidence::Medium } else { Confidence::Low };
+    (original.to_owned(), confidence)
 }
 
 #[cfg(test)]
@@ -115,21 +124,22 @@ mod tests {
 
     #[test]
     fn mentions_files_and_not_emails() {
-        let body = "Ask @code-reviewer or @sc:analyzer. Mail me@example.com.\nSee @docs/guide.md and @package.json, @playwright/test.\n`@in-code`\n";
+        let body = "Ask @code-reviewer or @sc:analyzer. Mail me@example.com.\nSee @docs/guide.md and @package.json, @playwright/test.\n`@in-code` @Nested @reidhoffman\n";
         let links = detect_on(&AtMention, "CLAUDE.md", body);
-        let got: Vec<(&str, Confidence)> = links
-            .iter()
-            .map(|l| (l.target.as_str(), l.confidence))
-            .collect();
+        let got: Vec<(&str, Confidence)> = links.iter().map(|l| (l.target.as_str(), l.confidence)).collect();
         assert_eq!(
             got,
             vec![
                 ("@code-reviewer", Confidence::Medium),
                 ("@sc:analyzer", Confidence::Medium),
                 ("docs/guide.md", Confidence::Medium),
-                ("package.json", Confidence::Low),
+                ("package.json", Confidence::Medium),
                 ("@playwright/test", Confidence::Low),
+                ("@Nested", Confidence::Low),
+                ("@reidhoffman", Confidence::Low),
             ]
         );
+        let elsewhere = detect_on(&AtMention, "notes/x.md", "See @README.md (if it exists).\n");
+        assert_eq!(elsewhere[0].confidence, Confidence::Low, "a missing @file outside a memory file is a hint");
     }
 }

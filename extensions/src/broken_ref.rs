@@ -41,26 +41,19 @@ impl Rule for BrokenRef {
                         link.target,
                         link.source
                     );
-                    issues.push(
-                        Issue::new(ID, Severity::Warn, &link.target, message).with_data(data(link)),
-                    );
+                    issues.push(Issue::new(ID, Severity::Warn, &link.target, message).with_data(data(link)));
                 }
                 continue;
             }
             if ctx.index.resolve_target(&link.target) == Resolution::Missing {
-                let at = link
-                    .location
-                    .map(|l| format!(" (line {})", l.line))
-                    .unwrap_or_default();
+                let at = link.location.map(|l| format!(" (line {})", l.line)).unwrap_or_default();
                 let message = format!(
                     "Broken {} link from {}{at} → {}: no such node or file",
                     link.kind.as_str(),
                     link.source,
                     link.target
                 );
-                issues.push(
-                    Issue::new(ID, Severity::Warn, &link.source, message).with_data(data(link)),
-                );
+                issues.push(Issue::new(ID, Severity::Warn, &link.source, message).with_data(data(link)));
             }
         }
         issues

@@ -24,9 +24,7 @@ impl Adapter for ClaudeAdapter {
             id: "claude".into(),
             kind: ExtensionKind::Adapter,
             version: crate::BUILTIN_VERSION.into(),
-            description:
-                "Claude Code layout: skills, agents, commands, hooks; every other .md is a note"
-                    .into(),
+            description: "Claude Code layout: skills, agents, commands, hooks; every other .md is a note".into(),
         }
     }
 
@@ -62,27 +60,12 @@ mod tests {
 
     #[test]
     fn classifies_project_and_home_layouts() {
-        assert_eq!(
-            kind(".claude/skills/pdf/SKILL.md").as_deref(),
-            Some("skill")
-        );
-        assert_eq!(
-            kind(".claude/skills/pdf/reference/forms.md").as_deref(),
-            Some("skill")
-        );
-        assert_eq!(
-            kind(".claude/agents/group/reviewer.md").as_deref(),
-            Some("agent")
-        );
-        assert_eq!(
-            kind(".claude/commands/git/commit.md").as_deref(),
-            Some("command")
-        );
+        assert_eq!(kind(".claude/skills/pdf/SKILL.md").as_deref(), Some("skill"));
+        assert_eq!(kind(".claude/skills/pdf/reference/forms.md").as_deref(), Some("skill"));
+        assert_eq!(kind(".claude/agents/group/reviewer.md").as_deref(), Some("agent"));
+        assert_eq!(kind(".claude/commands/git/commit.md").as_deref(), Some("command"));
         assert_eq!(kind(".claude/hooks/pre.md").as_deref(), Some("hook"));
-        assert_eq!(
-            kind("nested/x/.claude/agents/a.md").as_deref(),
-            Some("agent")
-        );
+        assert_eq!(kind("nested/x/.claude/agents/a.md").as_deref(), Some("agent"));
         assert_eq!(kind("skills/hello/SKILL.md").as_deref(), Some("skill"));
         assert_eq!(kind("agents/reviewer.md").as_deref(), Some("agent"));
         assert_eq!(kind("notes/architecture.md").as_deref(), Some("note"));

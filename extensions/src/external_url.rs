@@ -46,9 +46,7 @@ impl Detector for ExternalUrl {
                 continue;
             }
             let tail = &prose[i..];
-            let end = tail
-                .find(|c: char| c.is_whitespace() || "<>\"'`)]}|".contains(c))
-                .unwrap_or(tail.len());
+            let end = tail.find(|c: char| c.is_whitespace() || "<>\"'`)]}|".contains(c)).unwrap_or(tail.len());
             let url = tail[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', '*', '_']);
             if url.len() <= scheme_len {
                 continue;
@@ -75,12 +73,7 @@ fn normalize_url(url: &str, scheme_len: usize) -> String {
     let without_fragment = url.split('#').next().unwrap_or(url);
     let (scheme, rest) = without_fragment.split_at(scheme_len);
     let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    format!(
-        "{}{}{}",
-        scheme.to_ascii_lowercase(),
-        rest[..host_end].to_ascii_lowercase(),
-        &rest[host_end..]
-    )
+    format!("{}{}{}", scheme.to_ascii_lowercase(), rest[..host_end].to_ascii_lowercase(), &rest[host_end..])
 }
 
 #[cfg(test)]

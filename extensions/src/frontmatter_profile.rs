@@ -37,8 +37,7 @@ impl Rule for FrontmatterProfile {
             id: ID.into(),
             kind: ExtensionKind::Rule,
             version: crate::BUILTIN_VERSION.into(),
-            description:
-                "frontmatter fields per node kind and harness profile (claude, agentskills)".into(),
+            description: "frontmatter fields per node kind and harness profile (claude, agentskills)".into(),
         }
     }
 
@@ -71,12 +70,7 @@ fn issue(node: &Node, profile: &str, errors: Vec<String>) -> Issue {
         ID,
         Severity::Warn,
         &node.path,
-        format!(
-            "Frontmatter of {} ({}, {profile} profile): {}",
-            node.path,
-            node.kind,
-            errors.join("; ")
-        ),
+        format!("Frontmatter of {} ({}, {profile} profile): {}", node.path, node.kind, errors.join("; ")),
     )
     .with_data(json!({ "kind": node.kind, "profile": profile, "errors": errors }))
 }
@@ -89,10 +83,7 @@ struct Check<'a> {
 
 impl<'a> Check<'a> {
     fn new(fm: &'a Map<String, Value>) -> Self {
-        Self {
-            fm,
-            errors: Vec::new(),
-        }
+        Self { fm, errors: Vec::new() }
     }
 
     fn required_text(&mut self, key: &str) -> Option<String> {
@@ -104,8 +95,7 @@ impl<'a> Check<'a> {
             Some(v) => match scalar_text(v) {
                 Some(s) if !s.trim().is_empty() => Some(s),
                 _ => {
-                    self.errors
-                        .push(format!("`{key}` must be a non-empty string"));
+                    self.errors.push(format!("`{key}` must be a non-empty string"));
                     None
                 }
             },
@@ -124,8 +114,7 @@ impl<'a> Check<'a> {
         if let Some(v) = self.fm.get(key) {
             let ok = v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
             if !ok {
-                self.errors
-                    .push(format!("`{key}` must be a string or a list of strings"));
+                self.errors.push(format!("`{key}` must be a string or a list of strings"));
             }
         }
     }
@@ -150,9 +139,7 @@ impl<'a> Check<'a> {
         if let Some(v) = self.fm.get(key) {
             match v.as_str() {
                 Some(s) if allowed.contains(&s) => {}
-                _ => self
-                    .errors
-                    .push(format!("`{key}` must be one of {}", allowed.join(", "))),
+                _ => self.errors.push(format!("`{key}` must be one of {}", allowed.join(", "))),
             }
         }
     }
@@ -169,9 +156,7 @@ impl<'a> Check<'a> {
         if let Some(v) = value {
             let n = v.chars().count();
             if n > max {
-                self.errors.push(format!(
-                    "`{key}` is {n} characters, over the limit of {max}"
-                ));
+                self.errors.push(format!("`{key}` is {n} characters, over the limit of {max}"));
             }
         }
     }
@@ -190,18 +175,10 @@ fn scalar_text(v: &Value) -> Option<String> {
 const EFFORT: &[&str] = &["low", "medium", "high", "xhigh", "max"];
 
 fn claude_name(check: &mut Check<'_>, name: &str, allow_digits: bool) {
-    let ok = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c == '-' || (allow_digits && c.is_ascii_digit()));
+    let ok = name.chars().all(|c| c.is_ascii_lowercase() || c == '-' || (allow_digits && c.is_ascii_digit()));
     if !ok {
-        let what = if allow_digits {
-            "lowercase letters, digits and hyphens"
-        } else {
-            "lowercase letters and hyphens"
-        };
-        check
-            .errors
-            .push(format!("`name` \"{name}\" must use only {what}"));
+        let what = if allow_digits { "lowercase letters, digits and hyphens" } else { "lowercase letters and hyphens" };
+        check.errors.push(format!("`name` \"{name}\" must use only {what}"));
     }
     check.max_chars("name", Some(name), 64);
 }
@@ -240,35 +217,19 @@ fn claude_agent(fm: &Map<String, Value>) -> Vec<String> {
     c.string_or_list("tools");
     c.string_or_list("disallowedTools");
     c.string("model");
-    c.one_of(
-        "permissionMode",
-        &[
-            "default",
-            "acceptEdits",
-            "auto",
-            "dontAsk",
-            "bypassPermissions",
-            "plan",
-        ],
-    );
+    c.one_of("permissionMode", &["default", "acceptEdits", "auto", "dontAsk", "bypassPermissions", "plan"]);
     c.positive_int("maxTurns");
     c.string_or_list("skills");
     c.one_of("memory", &["user", "project", "local"]);
     c.boolean("background");
     c.one_of("effort", EFFORT);
     c.one_of("isolation", &["worktree"]);
-    c.one_of(
-        "color",
-        &[
-            "red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan",
-        ],
-    );
+    c.one_of("color", &["red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan"]);
     c.object("hooks");
     if let Some(v) = fm.get("mcpServers")
         && !(v.is_object() || v.is_array())
     {
-        c.errors
-            .push("`mcpServers` must be a mapping or a list".into());
+        c.errors.push("`mcpServers` must be a mapping or a list".into());
     }
     c.string("initialPrompt");
     c.errors
@@ -284,22 +245,11 @@ fn claude_command(fm: &Map<String, Value>) -> Vec<String> {
     c.errors
 }
 
-const AGENTSKILLS_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "license",
-    "compatibility",
-    "metadata",
-    "allowed-tools",
-];
+const AGENTSKILLS_FIELDS: &[&str] = &["name", "description", "license", "compatibility", "metadata", "allowed-tools"];
 
 fn agentskills_skill(fm: &Map<String, Value>) -> Vec<String> {
     let mut c = Check::new(fm);
-    let mut unexpected: Vec<&str> = fm
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !AGENTSKILLS_FIELDS.contains(k))
-        .collect();
+    let mut unexpected: Vec<&str> = fm.keys().map(String::as_str).filter(|k| !AGENTSKILLS_FIELDS.contains(k)).collect();
     unexpected.sort_unstable();
     if !unexpected.is_empty() {
         c.errors.push(format!(
@@ -312,21 +262,16 @@ fn agentskills_skill(fm: &Map<String, Value>) -> Vec<String> {
         let name: String = name.trim().nfkc().collect();
         c.max_chars("name", Some(&name), 64);
         if name != name.to_lowercase() {
-            c.errors
-                .push(format!("`name` \"{name}\" must be lowercase"));
+            c.errors.push(format!("`name` \"{name}\" must be lowercase"));
         }
         if name.starts_with('-') || name.ends_with('-') {
-            c.errors
-                .push("`name` cannot start or end with a hyphen".into());
+            c.errors.push("`name` cannot start or end with a hyphen".into());
         }
         if name.contains("--") {
-            c.errors
-                .push("`name` cannot contain consecutive hyphens".into());
+            c.errors.push("`name` cannot contain consecutive hyphens".into());
         }
         if !name.chars().all(|ch| ch.is_alphanumeric() || ch == '-') {
-            c.errors.push(format!(
-                "`name` \"{name}\" may contain only letters, digits and hyphens"
-            ));
+            c.errors.push(format!("`name` \"{name}\" may contain only letters, digits and hyphens"));
         }
     }
     let description = c.required_text("description");

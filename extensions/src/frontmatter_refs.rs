@@ -25,7 +25,9 @@ impl Detector for FrontmatterRefs {
             id: ID.into(),
             kind: ExtensionKind::Detector,
             version: crate::BUILTIN_VERSION.into(),
-            description: "metadata.requires/related/supersedes/supersededBy, agent skills: and skill agent: in frontmatter".into(),
+            description:
+                "metadata.requires/related/supersedes/supersededBy, agent skills: and skill agent: in frontmatter"
+                    .into(),
         }
     }
 
@@ -81,11 +83,5 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         Some(other) => vec![other],
         None => Vec::new(),
     };
-    items
-        .into_iter()
-        .filter_map(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    items.into_iter().filter_map(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }

@@ -4,7 +4,7 @@
 //! Destinations are resolved against the source's directory (`./` and `../` normalised, `%20`
 //! decoded, `#anchor` and `?query` cut, `${CLAUDE_SKILL_DIR}` expanded to the source's directory).
 //! Skipped: images (`![..](..)`), URLs and other schemes (`https:`, `mailto:`), anchors only (`#x`),
-//! absolute paths (`/x`), template placeholders (`{{x}}`, `${VAR}`), and paths that climb above
+//! absolute paths (`/x`), template placeholders (`{{x}}`, `${VAR}`, `{expr}`), and paths that climb above
 //! the scan root. Code is skipped. One link per resolved target per node.
 
 use std::collections::BTreeSet;
@@ -60,10 +60,7 @@ fn link(source: &str, target: &str, raw: &str, location: Location) -> Link {
         kind: LinkKind::References,
         confidence: Confidence::High,
         sources: vec![ID.to_owned()],
-        trigger: Some(Trigger {
-            original_trigger: raw.to_owned(),
-            normalized_trigger: target.to_owned(),
-        }),
+        trigger: Some(Trigger { original_trigger: raw.to_owned(), normalized_trigger: target.to_owned() }),
         location: Some(location),
         raw: None,
     }
@@ -130,8 +127,7 @@ fn reference_definitions(s: &str) -> Vec<(usize, &str)> {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start_matches(' ');
-        if line.len() - trimmed.len() > 3 || !trimmed.starts_with('[') || trimmed.starts_with("[^")
-        {
+        if line.len() - trimmed.len() > 3 || !trimmed.starts_with('[') || trimmed.starts_with("[^") {
             continue;
         }
         let Some(close) = trimmed.find("]:") else {
@@ -164,7 +160,7 @@ fn resolve(source: &str, raw: &str) -> Option<String> {
         Some(rest) => rest.trim_start_matches('/').to_owned(),
         None => decoded,
     };
-    if expanded.contains("{{") || expanded.contains("${") || expanded.contains('<') {
+    if expanded.contains(['{', '}', '<']) {
         return None;
     }
     join_normalized(dir, &expanded).filter(|p| !p.is_empty())
@@ -174,9 +170,7 @@ fn has_scheme(s: &str) -> bool {
     s.split_once(':').is_some_and(|(scheme, _)| {
         !scheme.is_empty()
             && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     })
 }
 
@@ -189,10 +183,8 @@ mod tests {
     fn resolves_relative_links_and_skips_the_rest() {
         let body = "See [ref](reference/forms.md#top), [up](../other/SKILL.md), [dup](./reference/forms.md).\n![img](logo.png) [web](https://x.io) [mail](mailto:a@b) [anchor](#x) [abs](/etc/passwd)\n[sp](my%20file.md \"Title\") [tpl]({{path}}) [skill](${CLAUDE_SKILL_DIR}/scripts/run.md)\n`[code](nope.md)`\n[def]: docs/def.md \"t\"\n[esc](../../../../outside.md)\n";
         let links = detect_on(&MarkdownLink, ".claude/skills/pdf/SKILL.md", body);
-        let got: Vec<(&str, u64)> = links
-            .iter()
-            .map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line)))
-            .collect();
+        let got: Vec<(&str, u64)> =
+            links.iter().map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line))).collect();
         assert_eq!(
             got,
             vec![
@@ -203,12 +195,6 @@ mod tests {
                 (".claude/skills/pdf/docs/def.md", 5),
             ]
         );
-        assert_eq!(
-            links[0]
-                .trigger
-                .as_ref()
-                .map(|t| t.original_trigger.as_str()),
-            Some("reference/forms.md#top")
-        );
+        assert_eq!(links[0].trigger.as_ref().map(|t| t.original_trigger.as_str()), Some("reference/forms.md#top"));
     }
 }

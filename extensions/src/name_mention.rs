@@ -83,8 +83,7 @@ impl Detector for NameMention {
             id: ID.into(),
             kind: ExtensionKind::Detector,
             version: crate::BUILTIN_VERSION.into(),
-            description: "plain-prose mentions of identifier-like skill, agent and command names"
-                .into(),
+            description: "plain-prose mentions of identifier-like skill, agent and command names".into(),
         }
     }
 
@@ -129,9 +128,7 @@ impl Detector for NameMention {
 /// Whether a name qualifies as a mention target (see the module docs).
 pub fn is_mentionable(name: &str) -> bool {
     name.len() >= 6
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
         && name.contains(['-', '_', ':'])
         && name.chars().any(|c| c.is_ascii_alphabetic())
         && !name.starts_with(['-', '_', ':'])
@@ -140,14 +137,10 @@ pub fn is_mentionable(name: &str) -> bool {
 }
 
 fn build_matcher(index: &NodeIndex) -> Option<Matcher> {
-    let mut by_name: std::collections::BTreeMap<String, BTreeSet<String>> =
-        std::collections::BTreeMap::new();
+    let mut by_name: std::collections::BTreeMap<String, BTreeSet<String>> = std::collections::BTreeMap::new();
     for (name, path, kind) in index.named_nodes() {
         if matches!(kind.as_str(), "skill" | "agent" | "command") && is_mentionable(name) {
-            by_name
-                .entry(name.to_ascii_lowercase())
-                .or_default()
-                .insert(path.clone());
+            by_name.entry(name.to_ascii_lowercase()).or_default().insert(path.clone());
         }
     }
     if by_name.is_empty() {
@@ -156,11 +149,7 @@ fn build_matcher(index: &NodeIndex) -> Option<Matcher> {
     let targets: Vec<(String, String)> = by_name
         .into_iter()
         .map(|(name, paths)| {
-            let target = if paths.len() == 1 {
-                paths.into_iter().next().unwrap_or_default()
-            } else {
-                name.clone()
-            };
+            let target = if paths.len() == 1 { paths.into_iter().next().unwrap_or_default() } else { name.clone() };
             (name, target)
         })
         .collect();
@@ -193,41 +182,23 @@ mod tests {
         let nodes = vec![
             node(".claude/agents/code-reviewer.md", "agent", "code-reviewer"),
             node(".claude/skills/pdf/SKILL.md", "skill", "pdf"),
-            node(
-                ".claude/skills/brainstorming/SKILL.md",
-                "skill",
-                "superpowers:brainstorming",
-            ),
+            node(".claude/skills/brainstorming/SKILL.md", "skill", "superpowers:brainstorming"),
             node("notes/real-notes.md", "note", "release-notes"),
         ];
         let body = "Ask the Code-Reviewer agent, then superpowers:brainstorming.\nThe pdf skill, release-notes, /code-reviewer, code-reviewer.md, `code-reviewer`, x-code-reviewer.\n";
         let links = detect_with_nodes(&NameMention::default(), "CLAUDE.md", body, &nodes);
         let got: Vec<(&str, &str)> = links
             .iter()
-            .map(|l| {
-                (
-                    l.target.as_str(),
-                    l.trigger
-                        .as_ref()
-                        .map_or("", |t| t.original_trigger.as_str()),
-                )
-            })
+            .map(|l| (l.target.as_str(), l.trigger.as_ref().map_or("", |t| t.original_trigger.as_str())))
             .collect();
         assert_eq!(
             got,
             vec![
                 (".claude/agents/code-reviewer.md", "Code-Reviewer"),
-                (
-                    ".claude/skills/brainstorming/SKILL.md",
-                    "superpowers:brainstorming"
-                ),
+                (".claude/skills/brainstorming/SKILL.md", "superpowers:brainstorming"),
             ]
         );
-        assert!(
-            links
-                .iter()
-                .all(|l| l.confidence == Confidence::Low && l.kind == LinkKind::Mentions)
-        );
+        assert!(links.iter().all(|l| l.confidence == Confidence::Low && l.kind == LinkKind::Mentions));
     }
 
     #[test]

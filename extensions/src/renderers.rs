@@ -57,22 +57,13 @@ fn view(scan: &ScanResult) -> View<'_> {
         edges.push((link.source.as_str(), target, link));
     }
     edges.sort_by(|a, b| {
-        let shown =
-            |e: &(&str, Option<String>, &Link)| e.1.clone().unwrap_or_else(|| e.2.target.clone());
+        let shown = |e: &(&str, Option<String>, &Link)| e.1.clone().unwrap_or_else(|| e.2.target.clone());
         (a.0, shown(a), a.2.kind).cmp(&(b.0, shown(b), b.2.kind))
     });
-    let mut ranked: Vec<(&str, usize)> = in_degree
-        .iter()
-        .filter(|(_, v)| **v >= 2)
-        .map(|(k, v)| (*k, *v))
-        .collect();
+    let mut ranked: Vec<(&str, usize)> = in_degree.iter().filter(|(_, v)| **v >= 2).map(|(k, v)| (*k, *v)).collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let hubs = ranked.iter().take(HUB_COUNT).map(|(p, _)| *p).collect();
-    let orphans = nodes
-        .iter()
-        .filter(|n| !touched.contains(&n.path))
-        .map(|n| n.path.as_str())
-        .collect();
+    let orphans = nodes.iter().filter(|n| !touched.contains(&n.path)).map(|n| n.path.as_str()).collect();
     let broken = scan
         .issues
         .iter()
@@ -82,32 +73,18 @@ fn view(scan: &ScanResult) -> View<'_> {
             Some((i.node_ids.first()?.as_str(), target))
         })
         .collect();
-    View {
-        nodes,
-        broken,
-        edges,
-        hubs,
-        orphans,
-        in_degree,
-    }
+    View { nodes, broken, edges, hubs, orphans, in_degree }
 }
 
 fn kind_order(kind: &str) -> (usize, &str) {
-    let rank = ["agent", "command", "skill", "hook", "note"]
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(5);
+    let rank = ["agent", "command", "skill", "hook", "note"].iter().position(|k| *k == kind).unwrap_or(5);
     (rank, kind)
 }
 
 fn marks(v: &View<'_>, path: &str) -> String {
     let mut m = String::new();
     if v.hubs.contains(path) {
-        let _ = write!(
-            m,
-            " [hub: {} in]",
-            v.in_degree.get(path).copied().unwrap_or(0)
-        );
+        let _ = write!(m, " [hub: {} in]", v.in_degree.get(path).copied().unwrap_or(0));
     }
     if v.orphans.contains(path) {
         m.push_str(" [orphan]");
@@ -117,9 +94,7 @@ fn marks(v: &View<'_>, path: &str) -> String {
 
 /// One-line, control-free text for labels.
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,10 +105,7 @@ pub struct AsciiRenderer;
 
 impl Renderer for AsciiRenderer {
     fn info(&self) -> ExtensionInfo {
-        info(
-            "ascii",
-            "text outline: nodes by kind with hub/orphan marks, links, issues",
-        )
+        info("ascii", "text outline: nodes by kind with hub/orphan marks, links, issues")
     }
 
     fn format_id(&self) -> String {
@@ -155,11 +127,7 @@ impl Renderer for AsciiRenderer {
         for ((_, kind), nodes) in by_kind {
             let _ = write!(out, "\n## {kind} ({})\n", nodes.len());
             for n in nodes {
-                let title = n
-                    .title
-                    .as_deref()
-                    .map(|t| format!(" — \"{}\"", clean(t)))
-                    .unwrap_or_default();
+                let title = n.title.as_deref().map(|t| format!(" — \"{}\"", clean(t))).unwrap_or_default();
                 let _ = writeln!(out, "- {}{title}{}", clean(&n.path), marks(&v, &n.path));
             }
         }
@@ -182,13 +150,7 @@ impl Renderer for AsciiRenderer {
         }
         let _ = write!(out, "\n## issues ({})\n", scan.issues.len());
         for i in &scan.issues {
-            let _ = writeln!(
-                out,
-                "- [{}] {}: {}",
-                i.severity.as_str(),
-                i.rule_id,
-                clean(&i.message)
-            );
+            let _ = writeln!(out, "- [{}] {}: {}", i.severity.as_str(), i.rule_id, clean(&i.message));
         }
         out
     }
@@ -214,12 +176,7 @@ fn is_broken(v: &View<'_>, target: &str) -> bool {
 
 /// Stable ids: `n<i>` for nodes in path order, `x<i>` for missing targets in first-seen order.
 fn ids<'a>(v: &View<'a>) -> (BTreeMap<&'a str, String>, BTreeMap<String, String>) {
-    let node_ids = v
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.path.as_str(), format!("n{i}")))
-        .collect();
+    let node_ids = v.nodes.iter().enumerate().map(|(i, n)| (n.path.as_str(), format!("n{i}"))).collect();
     let mut missing: BTreeMap<String, String> = BTreeMap::new();
     for (_, target, link) in &v.edges {
         if target.is_none() && !missing.contains_key(&link.target) {
@@ -235,10 +192,7 @@ fn ids<'a>(v: &View<'a>) -> (BTreeMap<&'a str, String>, BTreeMap<String, String>
 pub struct MermaidRenderer;
 
 fn mermaid_label(s: &str) -> String {
-    clean(s)
-        .replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
+    clean(s).replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
 }
 
 impl Renderer for MermaidRenderer {
@@ -265,11 +219,7 @@ impl Renderer for MermaidRenderer {
             );
         }
         for (target, id) in &missing {
-            let class = if is_broken(&v, target) {
-                "missing"
-            } else {
-                "external"
-            };
+            let class = if is_broken(&v, target) { "missing" } else { "external" };
             let _ = writeln!(out, "  {id}[\"{}\"]:::{class}", mermaid_label(target));
         }
         for (source, target, link) in &v.edges {
@@ -281,11 +231,7 @@ impl Renderer for MermaidRenderer {
                 Some(t) => node_ids.get(t.as_str()).cloned().unwrap_or_default(),
                 None => missing[&link.target].clone(),
             };
-            let arrow = if link.confidence == Confidence::Low {
-                "-.->"
-            } else {
-                "-->"
-            };
+            let arrow = if link.confidence == Confidence::Low { "-.->" } else { "-->" };
             let _ = writeln!(out, "  {from} {arrow}|{}| {to}", link.kind.as_str());
         }
         for hub in &v.hubs {
@@ -297,19 +243,10 @@ impl Renderer for MermaidRenderer {
         let mut kinds: BTreeSet<&str> = v.nodes.iter().map(|n| n.kind.as_str()).collect();
         kinds.insert("note");
         for kind in kinds {
-            let _ = writeln!(
-                out,
-                "  classDef {} fill:{},color:#fff,stroke:#333",
-                css_class(kind),
-                kind_color(kind)
-            );
+            let _ = writeln!(out, "  classDef {} fill:{},color:#fff,stroke:#333", css_class(kind), kind_color(kind));
         }
-        out.push_str(
-            "  classDef missing fill:#fff,stroke:#dc2626,stroke-dasharray:4 2,color:#dc2626\n",
-        );
-        out.push_str(
-            "  classDef external fill:#fff,stroke:#9ca3af,stroke-dasharray:4 2,color:#6b7280\n",
-        );
+        out.push_str("  classDef missing fill:#fff,stroke:#dc2626,stroke-dasharray:4 2,color:#dc2626\n");
+        out.push_str("  classDef external fill:#fff,stroke:#9ca3af,stroke-dasharray:4 2,color:#6b7280\n");
         out.push_str("  classDef hub stroke:#111,stroke-width:3px\n");
         out.push_str("  classDef orphan stroke-dasharray:3 3\n");
         out
@@ -317,10 +254,7 @@ impl Renderer for MermaidRenderer {
 }
 
 fn css_class(kind: &str) -> String {
-    let k: String = kind
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let k: String = kind.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     format!("k_{k}")
 }
 
@@ -356,11 +290,7 @@ impl Renderer for DotRenderer {
         );
         for n in &v.nodes {
             let label = format!("{}\n{}", n.title.as_deref().unwrap_or(&n.path), n.path);
-            let mut attrs = format!(
-                "label={}, fillcolor={}",
-                dot_str(&label),
-                dot_str(kind_color(&n.kind))
-            );
+            let mut attrs = format!("label={}, fillcolor={}", dot_str(&label), dot_str(kind_color(&n.kind)));
             if v.hubs.contains(n.path.as_str()) {
                 attrs.push_str(", penwidth=3");
             }
@@ -370,11 +300,7 @@ impl Renderer for DotRenderer {
             let _ = writeln!(out, "  {} [{attrs}];", node_ids[n.path.as_str()]);
         }
         for (target, id) in &missing {
-            let color = if is_broken(&v, target) {
-                "#dc2626"
-            } else {
-                "#6b7280"
-            };
+            let color = if is_broken(&v, target) { "#dc2626" } else { "#6b7280" };
             let _ = writeln!(
                 out,
                 "  {id} [label={}, style=\"dashed\", color=\"{color}\", fontcolor=\"{color}\"];",
@@ -389,16 +315,8 @@ impl Renderer for DotRenderer {
                 Some(t) => node_ids.get(t.as_str()).cloned().unwrap_or_default(),
                 None => missing[&link.target].clone(),
             };
-            let style = if link.confidence == Confidence::Low {
-                ", style=dashed"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "  {from} -> {to} [label={}{style}];",
-                dot_str(link.kind.as_str())
-            );
+            let style = if link.confidence == Confidence::Low { ", style=dashed" } else { "" };
+            let _ = writeln!(out, "  {from} -> {to} [label={}{style}];", dot_str(link.kind.as_str()));
         }
         out.push_str("}\n");
         out

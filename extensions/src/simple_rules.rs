@@ -60,13 +60,8 @@ impl Rule for Superseded {
             .filter_map(|n| {
                 let by = metadata_str(n, "supersededBy")?;
                 Some(
-                    Issue::new(
-                        "superseded",
-                        Severity::Info,
-                        &n.path,
-                        format!("{} is superseded by {by}", n.path),
-                    )
-                    .with_data(json!({ "supersededBy": by })),
+                    Issue::new("superseded", Severity::Info, &n.path, format!("{} is superseded by {by}", n.path))
+                        .with_data(json!({ "supersededBy": by })),
                 )
             })
             .collect()
@@ -83,10 +78,7 @@ pub struct LinkConflict;
 
 impl Rule for LinkConflict {
     fn info(&self) -> ExtensionInfo {
-        info(
-            "link-conflict",
-            "detectors disagree on the kind of one source → target edge",
-        )
+        info("link-conflict", "detectors disagree on the kind of one source → target edge")
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
@@ -115,10 +107,7 @@ impl Rule for LinkConflict {
                 "link-conflict",
                 Severity::Warn,
                 source,
-                format!(
-                    "Detectors disagree on link kind for {source} → {target} ({})",
-                    kinds.join(" / ")
-                ),
+                format!("Detectors disagree on link kind for {source} → {target} ({})", kinds.join(" / ")),
             )
             .with_data(json!({ "source": source, "target": target, "variants": list }));
             if let Some(t) = ctx.index.resolve(target).filter(|t| *t != source) {
@@ -142,10 +131,7 @@ pub struct DuplicateName;
 
 impl Rule for DuplicateName {
     fn info(&self) -> ExtensionInfo {
-        info(
-            "duplicate-name",
-            "nodes of one kind that share a normalised name",
-        )
+        info("duplicate-name", "nodes of one kind that share a normalised name")
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
@@ -157,10 +143,7 @@ impl Rule for DuplicateName {
             if let Some(name) = name_of(node) {
                 let key = normalize_trigger(&name);
                 if !key.is_empty() {
-                    groups
-                        .entry((node.kind.as_str(), key))
-                        .or_default()
-                        .push(node);
+                    groups.entry((node.kind.as_str(), key)).or_default().push(node);
                 }
             }
         }
@@ -185,15 +168,9 @@ impl Rule for DuplicateName {
                 "duplicate-name",
                 Severity::Warn,
                 &paths[0],
-                format!(
-                    "{} {kind} nodes share the name \"{name}\"{what}: {}",
-                    paths.len(),
-                    paths.join(", ")
-                ),
+                format!("{} {kind} nodes share the name \"{name}\"{what}: {}", paths.len(), paths.join(", ")),
             )
-            .with_data(
-                json!({ "kind": kind, "name": name, "paths": paths, "identicalCopies": identical }),
-            );
+            .with_data(json!({ "kind": kind, "name": name, "paths": paths, "identicalCopies": identical }));
             issue.node_ids = paths;
             issues.push(issue);
         }
@@ -210,10 +187,7 @@ pub struct NameDirMismatch;
 
 impl Rule for NameDirMismatch {
     fn info(&self) -> ExtensionInfo {
-        info(
-            "name-dir-mismatch",
-            "a SKILL.md whose name differs from its directory",
-        )
+        info("name-dir-mismatch", "a SKILL.md whose name differs from its directory")
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
@@ -234,10 +208,7 @@ impl Rule for NameDirMismatch {
                         "name-dir-mismatch",
                         Severity::Warn,
                         &node.path,
-                        format!(
-                            "Skill name \"{name}\" does not match its directory \"{dir}\" ({})",
-                            node.path
-                        ),
+                        format!("Skill name \"{name}\" does not match its directory \"{dir}\" ({})", node.path),
                     )
                     .with_data(json!({ "name": name, "directory": dir })),
                 );
@@ -260,17 +231,11 @@ pub struct OversizedNode;
 
 impl Rule for OversizedNode {
     fn info(&self) -> ExtensionInfo {
-        info(
-            "oversized-node",
-            "skills, agents, commands and hooks over the token budget",
-        )
+        info("oversized-node", "skills, agents, commands and hooks over the token budget")
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
-        let limit = ctx
-            .option("oversized-node", "maxTokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_MAX_TOKENS);
+        let limit = ctx.option("oversized-node", "maxTokens").and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_TOKENS);
         let mut issues = Vec::new();
         for node in ctx.nodes {
             let eligible = match node.kind.as_str() {
@@ -292,10 +257,7 @@ impl Rule for OversizedNode {
                         "oversized-node",
                         Severity::Info,
                         &node.path,
-                        format!(
-                            "{} is {approx}{tokens} tokens, over the budget of {limit}",
-                            node.path
-                        ),
+                        format!("{} is {approx}{tokens} tokens, over the budget of {limit}", node.path),
                     )
                     .with_data(json!({ "tokens": tokens, "limit": limit, "estimated": estimated })),
                 );
@@ -315,10 +277,7 @@ pub struct OrphanNode;
 
 impl Rule for OrphanNode {
     fn info(&self) -> ExtensionInfo {
-        info(
-            "orphan-node",
-            "skills and agents nothing references and the user cannot invoke",
-        )
+        info("orphan-node", "skills and agents nothing references and the user cannot invoke")
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
@@ -326,10 +285,7 @@ impl Rule for OrphanNode {
         for node in ctx.nodes {
             let user_invocable = match node.kind.as_str() {
                 "skill" if is_skill_manifest(node) => {
-                    node.frontmatter
-                        .get("user-invocable")
-                        .and_then(Value::as_bool)
-                        != Some(false)
+                    node.frontmatter.get("user-invocable").and_then(Value::as_bool) != Some(false)
                 }
                 "agent" => false,
                 _ => continue,

@@ -1,9 +1,10 @@
 //! The `slash` detector: `/command` and `/plugin:command` invocations in prose → `invokes`, medium.
 //!
-//! A `/` counts when it starts a word (not after a letter, digit, `/`, `.`, `:`, `?`, `#`, `~`, `\`,
-//! `<`, or a markdown link's `](`), is followed by a name (`[A-Za-z0-9][A-Za-z0-9_-]*`, at least two
-//! characters, not all digits) and optionally `:name`, and is not the start of a path (`/usr/bin`,
-//! `/file.md`). Well-known root directories (`/etc`, `/tmp`, …) are not commands. Code is skipped.
+//! A `/` counts when it starts a word — at the start of a line or after whitespace or `( [ { " “ ‘ *
+//! > , ;` (not inside a Markdown link's `](`) — so `a/b`, `10%/yr`, `$/year` and `(s)/mask` are not
+//! commands. It must be followed by a name (`[A-Za-z0-9][A-Za-z0-9_-]*`, at least two characters, not
+//! all digits) and optionally `:name`, and not start a path (`/usr/bin`, `/file.md`) or a call
+//! (`/mask(s)`). Well-known root directories (`/etc`, `/tmp`, …) are not commands. Code is skipped.
 //! One link per normalised trigger per node, at its first occurrence.
 
 use std::collections::BTreeSet;
@@ -90,7 +91,9 @@ impl Detector for Slash {
 /// Byte length of a slash command starting at `i` (the `/` included), if one starts there.
 fn command_at(s: &str, i: usize) -> Option<usize> {
     if let Some(prev) = char_before(s, i) {
-        if prev.is_alphanumeric() || "_/.:?#~\\<=-@*".contains(prev) {
+        // Only where a command can start: after whitespace or opening punctuation. Everything else
+        // (`a/b`, `10%/yr`, `$/year`, `+/−/reset`, `(s)/mask`) is a path, a unit or an alternation.
+        if !(prev.is_whitespace() || "([{\"“‘*>,;".contains(prev)) {
             return None;
         }
         if prev == '(' && char_before(s, i - 1) == Some(']') {
@@ -102,9 +105,7 @@ fn command_at(s: &str, i: usize) -> Option<usize> {
         return None;
     }
     let mut end = start + ident_len(s, start);
-    if char_at(s, end) == Some(':')
-        && char_at(s, end + 1).is_some_and(|c| c.is_ascii_alphanumeric())
-    {
+    if char_at(s, end) == Some(':') && char_at(s, end + 1).is_some_and(|c| c.is_ascii_alphanumeric()) {
         end = end + 1 + ident_len(s, end + 1);
     }
     let name = &s[start..end];
@@ -114,7 +115,7 @@ fn command_at(s: &str, i: usize) -> Option<usize> {
     match char_at(s, end) {
         Some('/') | Some('\\') => return None,
         Some('.') if char_at(s, end + 1).is_some_and(|c| c.is_alphanumeric()) => return None,
-        Some(c) if c.is_alphanumeric() => return None,
+        Some(c) if c.is_alphanumeric() || c == '(' => return None,
         _ => {}
     }
     Some(end - i)
@@ -127,32 +128,12 @@ mod tests {
 
     #[test]
     fn finds_commands_and_skips_paths_urls_code() {
-        let body = "Run /deploy then /sc:research and /Deploy again.\nNot a/b, /usr/bin, /etc, https://x.io/path, [l](/abs), 1/2, /file.md.\n`/code` and\n```\n/fenced\n```\n(/paren) /review-pr.\n";
+        let body = "Run /deploy then /sc:research and /Deploy again.\nNot a/b, /usr/bin, /etc, https://x.io/path, [l](/abs), 1/2, /file.md, (s)/mask, 5%/yr, $/year, +/−/reset.\n`/code` and\n```\n/fenced\n```\n(/paren) /review-pr.\n";
         let links = detect_on(&Slash, "commands/x.md", body);
-        let got: Vec<(&str, u64)> = links
-            .iter()
-            .map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line)))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("/deploy", 1),
-                ("/sc:research", 1),
-                ("/paren", 7),
-                ("/review-pr", 7)
-            ]
-        );
-        assert_eq!(
-            links[0]
-                .trigger
-                .as_ref()
-                .map(|t| t.normalized_trigger.as_str()),
-            Some("/deploy")
-        );
-        assert!(
-            links
-                .iter()
-                .all(|l| l.kind == LinkKind::Invokes && l.confidence == Confidence::Medium)
-        );
+        let got: Vec<(&str, u64)> =
+            links.iter().map(|l| (l.target.as_str(), l.location.map_or(0, |x| x.line))).collect();
+        assert_eq!(got, vec![("/deploy", 1), ("/sc:research", 1), ("/paren", 7), ("/review-pr", 7)]);
+        assert_eq!(links[0].trigger.as_ref().map(|t| t.normalized_trigger.as_str()), Some("/deploy"));
+        assert!(links.iter().all(|l| l.kind == LinkKind::Invokes && l.confidence == Confidence::Medium));
     }
 }

@@ -36,23 +36,12 @@ pub fn detect_on(detector: &dyn Detector, path: &str, body: &str) -> Vec<Link> {
     detect_with_nodes(detector, path, body, &[])
 }
 
-pub fn detect_with_nodes(
-    detector: &dyn Detector,
-    path: &str,
-    body: &str,
-    others: &[Node],
-) -> Vec<Link> {
+pub fn detect_with_nodes(detector: &dyn Detector, path: &str, body: &str, others: &[Node]) -> Vec<Link> {
     let me = node(path, "note", "");
     let mut all = others.to_vec();
     all.push(me.clone());
     let index = NodeIndex::build(&all);
     detector.begin_scan(&index);
     let prose = mask_non_prose(body);
-    detector.detect(&DetectContext {
-        node: &me,
-        body,
-        prose: &prose,
-        body_start_line: 1,
-        index: &index,
-    })
+    detector.detect(&DetectContext { node: &me, body, prose: &prose, body_start_line: 1, index: &index })
 }

@@ -32,18 +32,11 @@ pub struct BodyLines {
 
 impl BodyLines {
     pub fn new(body: &str, body_start_line: u64) -> Self {
-        Self {
-            index: LineIndex::new(body),
-            first_line: body_start_line,
-        }
+        Self { index: LineIndex::new(body), first_line: body_start_line }
     }
 
     pub fn location(&self, offset: usize) -> Location {
-        Location {
-            line: self.first_line + self.index.line(offset) - 1,
-            column: None,
-            offset: None,
-        }
+        Location { line: self.first_line + self.index.line(offset) - 1, column: None, offset: None }
     }
 }
 
@@ -79,11 +72,7 @@ pub fn dir_of(path: &str) -> &str {
 
 /// Joins `rel` onto `dir` and resolves `.` and `..`; `None` when it climbs above the root.
 pub fn join_normalized(dir: &str, rel: &str) -> Option<String> {
-    let mut parts: Vec<&str> = if dir.is_empty() {
-        Vec::new()
-    } else {
-        dir.split('/').collect()
-    };
+    let mut parts: Vec<&str> = if dir.is_empty() { Vec::new() } else { dir.split('/').collect() };
     for seg in rel.split('/') {
         match seg {
             "" | "." => {}
@@ -125,14 +114,8 @@ mod tests {
 
     #[test]
     fn joins_and_normalises() {
-        assert_eq!(
-            join_normalized(".claude/skills/a", "ref/b.md").as_deref(),
-            Some(".claude/skills/a/ref/b.md")
-        );
-        assert_eq!(
-            join_normalized(".claude/skills/a", "../b/SKILL.md").as_deref(),
-            Some(".claude/skills/b/SKILL.md")
-        );
+        assert_eq!(join_normalized(".claude/skills/a", "ref/b.md").as_deref(), Some(".claude/skills/a/ref/b.md"));
+        assert_eq!(join_normalized(".claude/skills/a", "../b/SKILL.md").as_deref(), Some(".claude/skills/b/SKILL.md"));
         assert_eq!(join_normalized("", "./x.md").as_deref(), Some("x.md"));
         assert_eq!(join_normalized("a", "../../x.md"), None);
         assert_eq!(percent_decode("my%20file.md"), "my file.md");

@@ -33,11 +33,7 @@ pub fn advertised_trigger(node: &Node) -> Option<String> {
     let fallback = match node.kind.as_str() {
         "command" => {
             let file = node.path.rsplit('/').next().unwrap_or(&node.path);
-            Some(
-                file.rsplit_once('.')
-                    .map_or(file, |(stem, _)| stem)
-                    .to_owned(),
-            )
+            Some(file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned())
         }
         // Only a skill's manifest advertises; reference files inside the skill directory do not.
         "skill" => Some(skill_dir_name(&node.path)?.to_owned()),
@@ -67,31 +63,20 @@ impl Rule for TriggerCollision {
         let mut invocations: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for link in ctx.links.iter().filter(|l| l.kind == LinkKind::Invokes) {
             if let Some(t) = &link.trigger {
-                invocations
-                    .entry(t.normalized_trigger.as_str())
-                    .or_default()
-                    .insert(link.target.as_str());
+                invocations.entry(t.normalized_trigger.as_str()).or_default().insert(link.target.as_str());
             }
         }
         let mut issues = Vec::new();
         for (trigger, nodes) in claims {
-            let distinct: BTreeSet<(&str, &str)> = nodes
-                .iter()
-                .map(|n| (n.body_hash.as_str(), n.frontmatter_hash.as_str()))
-                .collect();
+            let distinct: BTreeSet<(&str, &str)> =
+                nodes.iter().map(|n| (n.body_hash.as_str(), n.frontmatter_hash.as_str())).collect();
             if nodes.len() < 2 || distinct.len() < 2 {
                 continue;
             }
             let paths: Vec<String> = nodes.iter().map(|n| n.path.clone()).collect();
-            let forms: Vec<&str> = invocations
-                .get(trigger.as_str())
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            let message = format!(
-                "Trigger \"{trigger}\" is claimed by {} nodes: {}",
-                paths.len(),
-                paths.join(", ")
-            );
+            let forms: Vec<&str> =
+                invocations.get(trigger.as_str()).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            let message = format!("Trigger \"{trigger}\" is claimed by {} nodes: {}", paths.len(), paths.join(", "));
             let mut issue = Issue::new(ID, Severity::Error, &paths[0], message).with_data(json!({
                 "normalizedTrigger": trigger,
                 "advertiserPaths": paths,

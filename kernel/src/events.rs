@@ -18,13 +18,7 @@ pub struct Event {
 
 impl Event {
     pub fn scan(event_type: &str, timestamp: u64, run_id: &str, data: Value) -> Self {
-        Self {
-            event_type: event_type.to_owned(),
-            timestamp,
-            run_id: Some(run_id.to_owned()),
-            job_id: None,
-            data,
-        }
+        Self { event_type: event_type.to_owned(), timestamp, run_id: Some(run_id.to_owned()), job_id: None, data }
     }
 }
 

@@ -87,18 +87,12 @@ pub struct RuleContext<'a> {
 impl RuleContext<'_> {
     /// `config.rules.<rule_id>.<key>`, if set.
     pub fn option(&self, rule_id: &str, key: &str) -> Option<&Value> {
-        self.config
-            .get("rules")
-            .and_then(|r| r.get(rule_id))
-            .and_then(|r| r.get(key))
+        self.config.get("rules").and_then(|r| r.get(rule_id)).and_then(|r| r.get(key))
     }
 
     /// The frontmatter profile (`claude` unless configured).
     pub fn profile(&self) -> &str {
-        self.config
-            .get("profile")
-            .and_then(Value::as_str)
-            .unwrap_or("claude")
+        self.config.get("profile").and_then(Value::as_str).unwrap_or("claude")
     }
 }
 

@@ -61,14 +61,10 @@ pub fn split(text: &str) -> SplitFile<'_> {
         let rest = &after_open[offset..];
         let line_end = rest.find('\n').map_or(rest.len(), |i| i + 1);
         let line = &rest[..line_end];
-        let content = line
-            .trim_end_matches(['\n', '\r'])
-            .trim_end_matches([' ', '\t']);
+        let content = line.trim_end_matches(['\n', '\r']).trim_end_matches([' ', '\t']);
         if content == "---" || content == "..." {
             let raw = &after_open[..offset];
-            let raw = raw
-                .strip_suffix('\n')
-                .map_or(raw, |r| r.strip_suffix('\r').unwrap_or(r));
+            let raw = raw.strip_suffix('\n').map_or(raw, |r| r.strip_suffix('\r').unwrap_or(r));
             let body_start = open_len + offset + line_end;
             return SplitFile {
                 raw_frontmatter: Some(raw),
@@ -92,18 +88,13 @@ pub fn split(text: &str) -> SplitFile<'_> {
 fn strip_fence_line(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("---")?;
     let trimmed = rest.trim_start_matches([' ', '\t']);
-    if let Some(r) = trimmed.strip_prefix("\r\n") {
-        Some(r)
-    } else {
-        trimmed.strip_prefix('\n')
-    }
+    if let Some(r) = trimmed.strip_prefix("\r\n") { Some(r) } else { trimmed.strip_prefix('\n') }
 }
 
 fn looks_like_indented_fence(text: &str) -> bool {
     let indented = text.trim_start_matches([' ', '\t']);
     indented.len() != text.len()
-        && strip_fence_line(indented)
-            .is_some_and(|rest| first_line_is_key(rest.trim_start_matches([' ', '\t'])))
+        && strip_fence_line(indented).is_some_and(|rest| first_line_is_key(rest.trim_start_matches([' ', '\t'])))
 }
 
 fn first_line_is_key(text: &str) -> bool {
@@ -133,28 +124,16 @@ pub struct FrontmatterProblem {
 /// Parses `raw` (the text between the fences). `first_line` is its 1-based line in the file.
 pub fn parse(raw: &str, first_line: u64) -> ParsedFrontmatter {
     if raw.trim().is_empty() {
-        return ParsedFrontmatter {
-            map: Map::new(),
-            problem: None,
-        };
+        return ParsedFrontmatter { map: Map::new(), problem: None };
     }
     match serde_saphyr::from_str::<Value>(raw) {
-        Ok(Value::Object(map)) => ParsedFrontmatter {
-            map: sanitize(map),
-            problem: None,
-        },
-        Ok(Value::Null) => ParsedFrontmatter {
-            map: Map::new(),
-            problem: None,
-        },
+        Ok(Value::Object(map)) => ParsedFrontmatter { map: sanitize(map), problem: None },
+        Ok(Value::Null) => ParsedFrontmatter { map: Map::new(), problem: None },
         Ok(other) => ParsedFrontmatter {
             map: Map::new(),
             problem: Some(FrontmatterProblem {
                 line: first_line,
-                reason: format!(
-                    "frontmatter is a {}, not a mapping of keys",
-                    json_type(&other)
-                ),
+                reason: format!("frontmatter is a {}, not a mapping of keys", json_type(&other)),
                 recovered_keys: Vec::new(),
             }),
         },
@@ -230,13 +209,11 @@ fn top_level_key(line: &str) -> Option<(&str, &str)> {
 fn recover(raw: &str) -> Map<String, Value> {
     let mut entries: Vec<(String, String)> = Vec::new();
     for line in raw.lines() {
-        let inside_example = entries.last().is_some_and(|(_, text)| {
-            text.matches("<example>").count() > text.matches("</example>").count()
-        });
+        let inside_example = entries
+            .last()
+            .is_some_and(|(_, text)| text.matches("<example>").count() > text.matches("</example>").count());
         match top_level_key(line) {
-            Some((key, _)) if !inside_example => {
-                entries.push((key.to_owned(), format!("{line}\n")))
-            }
+            Some((key, _)) if !inside_example => entries.push((key.to_owned(), format!("{line}\n"))),
             _ => {
                 if let Some((_, text)) = entries.last_mut() {
                     text.push_str(line);
@@ -251,9 +228,7 @@ fn recover(raw: &str) -> Map<String, Value> {
             continue;
         }
         let value = match serde_saphyr::from_str::<Value>(&text) {
-            Ok(Value::Object(mut m)) if m.len() == 1 && m.contains_key(&key) => {
-                m.remove(&key).unwrap_or(Value::Null)
-            }
+            Ok(Value::Object(mut m)) if m.len() == 1 && m.contains_key(&key) => m.remove(&key).unwrap_or(Value::Null),
             _ => Value::String(plain_value(&text)),
         };
         map.insert(key, value);
@@ -272,11 +247,7 @@ fn plain_value(entry: &str) -> String {
         parts.push(after);
     }
     parts.extend(lines.map(str::trim).filter(|l| !l.is_empty()));
-    let joined = if after.starts_with('>') {
-        parts.join(" ")
-    } else {
-        parts.join("\n")
-    };
+    let joined = if after.starts_with('>') { parts.join(" ") } else { parts.join("\n") };
     let joined = joined.trim();
     for q in ['"', '\''] {
         if joined.len() >= 2 && joined.starts_with(q) && joined.ends_with(q) {
@@ -305,14 +276,8 @@ mod tests {
 
     #[test]
     fn reports_near_misses() {
-        assert_eq!(
-            split("---\nname: a\nbody\n").malformed,
-            Some(MalformedHint::MissingClose)
-        );
-        assert_eq!(
-            split("  ---\n  name: a\n  ---\n").malformed,
-            Some(MalformedHint::PasteWithIndent)
-        );
+        assert_eq!(split("---\nname: a\nbody\n").malformed, Some(MalformedHint::MissingClose));
+        assert_eq!(split("  ---\n  name: a\n  ---\n").malformed, Some(MalformedHint::PasteWithIndent));
         assert_eq!(split("---\n\nSome prose\n").malformed, None);
     }
 
@@ -327,10 +292,7 @@ mod tests {
 
     #[test]
     fn strict_yaml_parses_without_problem() {
-        let p = parse(
-            "name: a\ntools: [Read, Edit]\nmetadata:\n  version: 1.0.0\n",
-            2,
-        );
+        let p = parse("name: a\ntools: [Read, Edit]\nmetadata:\n  version: 1.0.0\n", 2);
         assert!(p.problem.is_none());
         assert_eq!(p.map["tools"], serde_json::json!(["Read", "Edit"]));
         assert_eq!(p.map["metadata"]["version"], "1.0.0");
@@ -343,12 +305,7 @@ mod tests {
         let problem = p.problem.expect("not strict yaml");
         assert_eq!(problem.line, 3);
         assert_eq!(p.map["name"], "reviewer");
-        assert!(
-            p.map["description"]
-                .as_str()
-                .unwrap_or("")
-                .contains("assistant: ok")
-        );
+        assert!(p.map["description"].as_str().unwrap_or("").contains("assistant: ok"));
         assert!(!p.map.contains_key("user"));
         assert!(!p.map.contains_key("Context"));
         assert_eq!(p.map["argument-hint"], "[name] | setup");

@@ -42,13 +42,8 @@ impl Query {
         let mut q = Query::default();
         let mut seen = BTreeSet::new();
         for token in text.split_whitespace() {
-            let err = |reason: &str| QueryError {
-                token: token.to_owned(),
-                reason: reason.to_owned(),
-            };
-            let (key, values) = token
-                .split_once('=')
-                .ok_or_else(|| err("expected key=value"))?;
+            let err = |reason: &str| QueryError { token: token.to_owned(), reason: reason.to_owned() };
+            let (key, values) = token.split_once('=').ok_or_else(|| err("expected key=value"))?;
             let key = key.to_ascii_lowercase();
             if !seen.insert(key.clone()) {
                 return Err(err("key given twice"));
@@ -73,10 +68,8 @@ impl Query {
                     if values.len() != 1 {
                         return Err(err("severity= takes one value"));
                     }
-                    q.min_severity = Some(
-                        Severity::parse(values[0])
-                            .ok_or_else(|| err("severity= takes error, warn or info"))?,
-                    );
+                    q.min_severity =
+                        Some(Severity::parse(values[0]).ok_or_else(|| err("severity= takes error, warn or info"))?);
                 }
                 _ => return Err(err("unknown key (known: kind, has, path, severity)")),
             }
@@ -96,14 +89,9 @@ impl Query {
             .nodes
             .iter()
             .filter(|n| self.kinds.is_empty() || self.kinds.contains(&n.kind))
-            .filter(|n| {
-                !(self.has_issues || self.min_severity.is_some())
-                    || with_issues.contains(n.path.as_str())
-            })
+            .filter(|n| !(self.has_issues || self.min_severity.is_some()) || with_issues.contains(n.path.as_str()))
             .filter(|n| !self.has_links || n.links_in_count + n.links_out_count > 0)
-            .filter(|n| {
-                self.path_globs.is_empty() || self.path_globs.iter().any(|g| glob_match(g, &n.path))
-            })
+            .filter(|n| self.path_globs.is_empty() || self.path_globs.iter().any(|g| glob_match(g, &n.path)))
             .map(|n| n.path.clone())
             .collect();
         subset(scan, &keep)
@@ -113,11 +101,8 @@ impl Query {
 /// The nodes within `depth` link hops of `root` (following links in both directions).
 pub fn neighbourhood(scan: &ScanResult, root: &str, depth: usize) -> ScanResult {
     let index = NodeIndex::build(&scan.nodes);
-    let edges: Vec<(&str, &str)> = scan
-        .links
-        .iter()
-        .filter_map(|l| index.resolve(&l.target).map(|t| (l.source.as_str(), t)))
-        .collect();
+    let edges: Vec<(&str, &str)> =
+        scan.links.iter().filter_map(|l| index.resolve(&l.target).map(|t| (l.source.as_str(), t))).collect();
     let mut keep: BTreeSet<String> = BTreeSet::new();
     let mut queue = VecDeque::from([(root.to_owned(), 0usize)]);
     keep.insert(root.to_owned());
@@ -145,11 +130,8 @@ fn subset(scan: &ScanResult, keep: &BTreeSet<String>) -> ScanResult {
     let index = NodeIndex::build(&scan.nodes);
     let mut out = scan.clone();
     out.nodes.retain(|n| keep.contains(&n.path));
-    out.links.retain(|l| {
-        keep.contains(&l.source) && index.resolve(&l.target).is_none_or(|t| keep.contains(t))
-    });
-    out.issues
-        .retain(|i| i.node_ids.iter().any(|n| keep.contains(n)));
+    out.links.retain(|l| keep.contains(&l.source) && index.resolve(&l.target).is_none_or(|t| keep.contains(t)));
+    out.issues.retain(|i| i.node_ids.iter().any(|n| keep.contains(n)));
     out.stats.nodes_count = out.nodes.len() as u64;
     out.stats.links_count = out.links.len() as u64;
     out.stats.issues_count = out.issues.len() as u64;
@@ -162,17 +144,10 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
         match p.first() {
             None => s.is_empty(),
             Some(b'*') if p.get(1) == Some(&b'*') => {
-                let rest = if p.get(2) == Some(&b'/') {
-                    &p[3..]
-                } else {
-                    &p[2..]
-                };
-                (0..=s.len()).any(|i| go(rest, &s[i..]))
-                    || (p.get(2) == Some(&b'/') && go(&p[2..], s))
+                let rest = if p.get(2) == Some(&b'/') { &p[3..] } else { &p[2..] };
+                (0..=s.len()).any(|i| go(rest, &s[i..])) || (p.get(2) == Some(&b'/') && go(&p[2..], s))
             }
-            Some(b'*') => (0..=s.len())
-                .take_while(|&i| i == 0 || s[i - 1] != b'/')
-                .any(|i| go(&p[1..], &s[i..])),
+            Some(b'*') => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != b'/').any(|i| go(&p[1..], &s[i..])),
             Some(b'?') => s.first().is_some_and(|&c| c != b'/') && go(&p[1..], &s[1..]),
             Some(&c) => s.first() == Some(&c) && go(&p[1..], &s[1..]),
         }
@@ -190,22 +165,10 @@ mod tests {
         assert_eq!(q.kinds, vec!["skill", "agent"]);
         assert!(q.has_issues);
         assert_eq!(Query::parse("").expect("empty"), Query::default());
-        assert_eq!(
-            Query::parse("kind=skill bogus").expect_err("bad").token,
-            "bogus"
-        );
-        assert_eq!(
-            Query::parse("colour=red").expect_err("bad").token,
-            "colour=red"
-        );
-        assert_eq!(
-            Query::parse("kind=a KIND=b").expect_err("dup").token,
-            "KIND=b"
-        );
-        assert_eq!(
-            Query::parse("has=stars").expect_err("bad").token,
-            "has=stars"
-        );
+        assert_eq!(Query::parse("kind=skill bogus").expect_err("bad").token, "bogus");
+        assert_eq!(Query::parse("colour=red").expect_err("bad").token, "colour=red");
+        assert_eq!(Query::parse("kind=a KIND=b").expect_err("dup").token, "KIND=b");
+        assert_eq!(Query::parse("has=stars").expect_err("bad").token, "has=stars");
         assert_eq!(Query::parse("kind=").expect_err("empty").token, "kind=");
     }
 

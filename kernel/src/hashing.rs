@@ -30,9 +30,6 @@ mod tests {
     #[test]
     fn crlf_and_lf_hash_alike() {
         assert_eq!(content_hash("a\r\nb\r\n"), content_hash("a\nb\n"));
-        assert_eq!(
-            content_hash(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(content_hash(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

@@ -133,10 +133,7 @@ mod tests {
         assert_eq!(masked.len(), body.len());
         assert!(masked.contains("/a"));
         for hidden in ["/b", "/c", "/d", "/g", "` y"] {
-            assert!(
-                !masked.contains(hidden),
-                "{hidden} should be masked: {masked:?}"
-            );
+            assert!(!masked.contains(hidden), "{hidden} should be masked: {masked:?}");
         }
         assert!(masked.contains("/e") && masked.contains("/f"));
         assert_eq!(masked.matches('\n').count(), body.matches('\n').count());

@@ -25,11 +25,7 @@ pub struct TripleSplit {
 impl TripleSplit {
     /// Builds a triple whose total is the sum of both parts.
     pub fn new(frontmatter: u64, body: u64) -> Self {
-        Self {
-            frontmatter,
-            body,
-            total: frontmatter + body,
-        }
+        Self { frontmatter, body, total: frontmatter + body }
     }
 }
 
@@ -93,9 +89,7 @@ pub struct Node {
 }
 
 /// The kind of a directed edge.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LinkKind {
     Invokes,
@@ -126,9 +120,7 @@ impl LinkKind {
 }
 
 /// How sure a detector is about a link.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Confidence {
     Low,
@@ -194,9 +186,7 @@ pub struct Link {
 }
 
 /// Finding severity.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     Error,

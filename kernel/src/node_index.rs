@@ -37,10 +37,7 @@ impl NodeIndex {
 
     /// Like [`build`](Self::build), also knowing every walked file path.
     pub fn with_files(nodes: &[Node], files: impl IntoIterator<Item = String>) -> Self {
-        let mut index = Self {
-            files: files.into_iter().collect(),
-            ..Self::default()
-        };
+        let mut index = Self { files: files.into_iter().collect(), ..Self::default() };
         for (i, node) in nodes.iter().enumerate() {
             index.paths.insert(node.path.clone(), i);
             index.kinds.push(node.kind.clone());
@@ -48,9 +45,7 @@ impl NodeIndex {
                 let key = normalize_trigger(&name);
                 if !key.is_empty() {
                     index.names.entry(key).or_default().push(node.path.clone());
-                    index
-                        .named
-                        .push((name, node.path.clone(), node.kind.clone()));
+                    index.named.push((name, node.path.clone(), node.kind.clone()));
                 }
             }
         }
@@ -74,9 +69,7 @@ impl NodeIndex {
 
     /// Node paths answering to a (raw or normalised) name.
     pub fn paths_named(&self, name: &str) -> &[String] {
-        self.names
-            .get(&normalize_trigger(name))
-            .map_or(&[], Vec::as_slice)
+        self.names.get(&normalize_trigger(name)).map_or(&[], Vec::as_slice)
     }
 
     /// Every `(raw name, node path, node kind)`, sorted: what name-based detectors match on.
@@ -90,7 +83,8 @@ impl NodeIndex {
     }
 
     /// The node path a link target points at, if any: an exact path (a leading `./` is dropped),
-    /// else a node whose normalised name equals the target with one leading `/` or `@` removed.
+    /// else a node whose normalised name equals the target with one leading `/` or `@` removed,
+    /// else — for `plugin:name` — a node named `name`.
     pub fn resolve(&self, target: &str) -> Option<&str> {
         match self.resolve_target(target) {
             Resolution::Node(p) => Some(p),
@@ -108,18 +102,17 @@ impl NodeIndex {
         if self.files.contains(as_path) || self.has_files_under(as_path) {
             return Resolution::File;
         }
-        let bare = trimmed
-            .strip_prefix('/')
-            .or_else(|| trimmed.strip_prefix('@'))
-            .unwrap_or(trimmed);
-        match self
-            .names
-            .get(&normalize_trigger(bare))
-            .and_then(|paths| paths.first())
-        {
-            Some(p) => Resolution::Node(p.as_str()),
-            None => Resolution::Missing,
+        let bare = trimmed.strip_prefix('/').or_else(|| trimmed.strip_prefix('@')).unwrap_or(trimmed);
+        if let Some(p) = self.names.get(&normalize_trigger(bare)).and_then(|paths| paths.first()) {
+            return Resolution::Node(p.as_str());
         }
+        // `plugin:name` (Claude Code's namespaced commands, skills and agents) falls back to `name`.
+        if let Some((_, name)) = bare.rsplit_once(':')
+            && let Some(p) = self.names.get(&normalize_trigger(name)).and_then(|paths| paths.first())
+        {
+            return Resolution::Node(p.as_str());
+        }
+        Resolution::Missing
     }
 }
 
@@ -131,15 +124,8 @@ impl NodeIndex {
             return false;
         }
         let prefix = format!("{dir}/");
-        self.files
-            .range(prefix.clone()..)
-            .next()
-            .is_some_and(|f| f.starts_with(&prefix))
-            || self
-                .paths
-                .range(prefix.clone()..)
-                .next()
-                .is_some_and(|(p, _)| p.starts_with(&prefix))
+        self.files.range(prefix.clone()..).next().is_some_and(|f| f.starts_with(&prefix))
+            || self.paths.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix))
     }
 }
 

@@ -4,9 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::extensions::{
-    Action, Adapter, Audit, Detector, ExtensionInfo, ExtensionKind, Renderer, Rule,
-};
+use crate::extensions::{Action, Adapter, Audit, Detector, ExtensionInfo, ExtensionKind, Renderer, Rule};
 
 /// Errors raised while registering extensions.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,10 +45,7 @@ impl Registry {
             return Err(RegistryError::BadId(info.id.clone()));
         }
         if !self.ids.insert((kind.as_str(), info.id.clone())) {
-            return Err(RegistryError::DuplicateId {
-                kind: kind.as_str(),
-                id: info.id.clone(),
-            });
+            return Err(RegistryError::DuplicateId { kind: kind.as_str(), id: info.id.clone() });
         }
         Ok(())
     }

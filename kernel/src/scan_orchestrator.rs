@@ -17,8 +17,8 @@ use crate::frontmatter::{self, MalformedHint};
 use crate::hashing::content_hash;
 use crate::markdown::mask_non_prose;
 use crate::model::{
-    Issue, Link, Node, SCAN_RESULT_SCHEMA_VERSION, ScanResult, ScanStats, ScannedBy, Scope,
-    Severity, Stability, TripleSplit,
+    Issue, Link, Node, SCAN_RESULT_SCHEMA_VERSION, ScanResult, ScanStats, ScannedBy, Scope, Severity, Stability,
+    TripleSplit,
 };
 use crate::node_index::NodeIndex;
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
@@ -82,8 +82,7 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     let started_at = deps.clock.now_ms();
     let run_id = deps.clock.new_run_id();
     let emit = |event_type: &str, data: Value| {
-        deps.progress
-            .emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));
+        deps.progress.emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));
     };
     emit(types::SCAN_STARTED, json!({ "roots": request.roots }));
 
@@ -109,17 +108,14 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
                         ids::DUPLICATE_PATH,
                         Severity::Warn,
                         &file.path,
-                        format!("{} exists under more than one scan root; kept the first (root {root:?} skipped)", file.path),
+                        format!(
+                            "{} exists under more than one scan root; kept the first (root {root:?} skipped)",
+                            file.path
+                        ),
                     ));
                     continue;
                 }
-                candidates.push(Candidate {
-                    root: root.clone(),
-                    path: file.path,
-                    size: file.size,
-                    adapter,
-                    kind,
-                });
+                candidates.push(Candidate { root: root.clone(), path: file.path, size: file.size, adapter, kind });
             }
         }
     }
@@ -131,10 +127,7 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
         .map(|c| {
             let outcome = build_one(deps.fs, request, c);
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
-            emit(
-                types::SCAN_PROGRESS,
-                json!({ "index": index, "total": total, "path": c.path }),
-            );
+            emit(types::SCAN_PROGRESS, json!({ "index": index, "total": total, "path": c.path }));
             outcome
         })
         .collect();
@@ -143,12 +136,7 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     let mut bodies: Vec<(String, u64)> = Vec::with_capacity(built.len());
     for outcome in built {
         match outcome {
-            FileOutcome::Node {
-                node,
-                body,
-                body_start_line,
-                issues,
-            } => {
+            FileOutcome::Node { node, body, body_start_line, issues } => {
                 nodes.push(node);
                 bodies.push((body, body_start_line));
                 file_issues.extend(issues);
@@ -179,9 +167,7 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
     if request.strict {
         for issue in &mut file_issues {
-            if issue.rule_id == ids::FRONTMATTER_INVALID
-                || issue.rule_id == ids::FRONTMATTER_MALFORMED
-            {
+            if issue.rule_id == ids::FRONTMATTER_INVALID || issue.rule_id == ids::FRONTMATTER_MALFORMED {
                 issue.severity = Severity::Error;
             }
         }
@@ -237,20 +223,12 @@ struct Candidate {
 }
 
 enum FileOutcome {
-    Node {
-        node: Node,
-        body: String,
-        body_start_line: u64,
-        issues: Vec<Issue>,
-    },
+    Node { node: Node, body: String, body_start_line: u64, issues: Vec<Issue> },
     Skipped(Issue),
 }
 
 fn classify(registry: &Registry, path: &str) -> Option<(String, String)> {
-    registry
-        .adapters()
-        .iter()
-        .find_map(|a| a.classify(path).map(|kind| (a.info().id, kind)))
+    registry.adapters().iter().find_map(|a| a.classify(path).map(|kind| (a.info().id, kind)))
 }
 
 fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> FileOutcome {
@@ -293,14 +271,8 @@ fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> F
             );
         }
     };
-    let (node, body, body_start_line, issues) =
-        build_node(&c.adapter, &c.kind, &c.path, text, request.tokens);
-    FileOutcome::Node {
-        node,
-        body,
-        body_start_line,
-        issues,
-    }
+    let (node, body, body_start_line, issues) = build_node(&c.adapter, &c.kind, &c.path, text, request.tokens);
+    FileOutcome::Node { node, body, body_start_line, issues }
 }
 
 fn decode_text(bytes: &[u8]) -> Result<&str, String> {
@@ -311,13 +283,7 @@ fn decode_text(bytes: &[u8]) -> Result<&str, String> {
 }
 
 /// Builds one node from its text. Public so that later incremental scans and tests share it.
-pub fn build_node(
-    adapter: &str,
-    kind: &str,
-    path: &str,
-    text: &str,
-    tokens: bool,
-) -> (Node, String, u64, Vec<Issue>) {
+pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: bool) -> (Node, String, u64, Vec<Issue>) {
     let split = frontmatter::split(text);
     let raw_fm = split.raw_frontmatter.unwrap_or("");
     let parsed = frontmatter::parse(raw_fm, split.frontmatter_start_line);
@@ -345,9 +311,7 @@ pub fn build_node(
     }
     if let Some(hint) = split.malformed {
         let fix = match hint {
-            MalformedHint::MissingClose => {
-                "add a closing `---` line after the last frontmatter key"
-            }
+            MalformedHint::MissingClose => "add a closing `---` line after the last frontmatter key",
             MalformedHint::PasteWithIndent => "move the `---` fences and keys to column 0",
         };
         issues.push(
@@ -369,11 +333,8 @@ pub fn build_node(
         title: Some(title_of(&fm, body_text, path)),
         description: non_empty_str(fm.get("description")),
         stability: metadata(&fm, "stability").and_then(|v| v.as_str().and_then(Stability::parse)),
-        version: metadata(&fm, "version")
-            .and_then(scalar_string)
-            .or_else(|| non_empty_str(fm.get("version"))),
-        author: non_empty_str(fm.get("author"))
-            .or_else(|| metadata(&fm, "author").and_then(scalar_string)),
+        version: metadata(&fm, "version").and_then(scalar_string).or_else(|| non_empty_str(fm.get("version"))),
+        author: non_empty_str(fm.get("author")).or_else(|| metadata(&fm, "author").and_then(scalar_string)),
         body_hash: content_hash(body_text),
         frontmatter_hash: content_hash(raw_fm),
         bytes: TripleSplit::new(raw_fm.len() as u64, body_text.len() as u64),
@@ -383,25 +344,16 @@ pub fn build_node(
         external_refs_count: 0,
         frontmatter: fm,
     };
-    let body = if body_text.contains('\r') {
-        body_text.replace("\r\n", "\n")
-    } else {
-        body_text.to_owned()
-    };
+    let body = if body_text.contains('\r') { body_text.replace("\r\n", "\n") } else { body_text.to_owned() };
     (node, body, split.body_start_line, issues)
 }
 
 fn metadata<'a>(fm: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    fm.get("metadata")
-        .and_then(Value::as_object)
-        .and_then(|m| m.get(key))
+    fm.get("metadata").and_then(Value::as_object).and_then(|m| m.get(key))
 }
 
 fn non_empty_str(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 fn scalar_string(v: &Value) -> Option<String> {
@@ -438,17 +390,10 @@ fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
     {
         return dir.to_owned();
     }
-    file.rsplit_once('.')
-        .map_or(file, |(stem, _)| stem)
-        .to_owned()
+    file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned()
 }
 
-fn run_detectors(
-    registry: &Registry,
-    nodes: &[Node],
-    bodies: &[(String, u64)],
-    index: &NodeIndex,
-) -> Vec<Link> {
+fn run_detectors(registry: &Registry, nodes: &[Node], bodies: &[(String, u64)], index: &NodeIndex) -> Vec<Link> {
     if registry.detectors().is_empty() {
         return Vec::new();
     }
@@ -460,13 +405,7 @@ fn run_detectors(
         .zip(bodies.par_iter())
         .flat_map_iter(|(node, (body, body_start_line))| {
             let prose = mask_non_prose(body);
-            let ctx = DetectContext {
-                node,
-                body,
-                prose: &prose,
-                body_start_line: *body_start_line,
-                index,
-            };
+            let ctx = DetectContext { node, body, prose: &prose, body_start_line: *body_start_line, index };
             let links: Vec<Link> = registry
                 .detectors()
                 .iter()
@@ -493,9 +432,7 @@ pub fn has_url_scheme(target: &str) -> bool {
     };
     scheme.len() >= 2
         && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         && rest.starts_with("//")
 }
 
@@ -508,11 +445,7 @@ fn merge_duplicate_links(links: Vec<Link>) -> Vec<Link> {
     let mut merged: Vec<Link> = Vec::with_capacity(links.len());
     for link in links {
         match merged.last_mut() {
-            Some(last)
-                if last.source == link.source
-                    && last.target == link.target
-                    && last.kind == link.kind =>
-            {
+            Some(last) if last.source == link.source && last.target == link.target && last.kind == link.kind => {
                 for s in link.sources {
                     if !last.sources.contains(&s) {
                         last.sources.push(s);
@@ -563,19 +496,8 @@ fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, inde
     }
 }
 
-fn run_rules(
-    registry: &Registry,
-    nodes: &[Node],
-    links: &[Link],
-    index: &NodeIndex,
-    config: &Value,
-) -> Vec<Issue> {
-    let ctx = RuleContext {
-        nodes,
-        links,
-        index,
-        config,
-    };
+fn run_rules(registry: &Registry, nodes: &[Node], links: &[Link], index: &NodeIndex, config: &Value) -> Vec<Issue> {
+    let ctx = RuleContext { nodes, links, index, config };
     let mut issues = Vec::new();
     for rule in registry.rules() {
         let id = rule.info().id;

@@ -5,7 +5,5 @@ pub fn count_tokens(text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
-    tiktoken_rs::cl100k_base_singleton()
-        .encode_ordinary(text)
-        .len() as u64
+    tiktoken_rs::cl100k_base_singleton().encode_ordinary(text).len() as u64
 }

@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use sm_kernel::events::Event;
-use sm_kernel::extensions::{
-    Adapter, DetectContext, Detector, ExtensionInfo, ExtensionKind, Rule, RuleContext,
-};
+use sm_kernel::extensions::{Adapter, DetectContext, Detector, ExtensionInfo, ExtensionKind, Rule, RuleContext};
 use sm_kernel::model::*;
 use sm_kernel::ports::*;
 use sm_kernel::registry::Registry;
@@ -16,28 +14,13 @@ struct MemFs(BTreeMap<String, Vec<u8>>);
 
 impl FilesystemPort for MemFs {
     fn root_status(&self, root: &str) -> RootStatus {
-        if root == "." {
-            RootStatus::Directory
-        } else {
-            RootStatus::Missing
-        }
+        if root == "." { RootStatus::Directory } else { RootStatus::Missing }
     }
     fn walk(&self, _root: &str, _o: &WalkOptions) -> Result<Vec<WalkedFile>, FsError> {
-        Ok(self
-            .0
-            .iter()
-            .map(|(p, b)| WalkedFile {
-                path: p.clone(),
-                size: b.len() as u64,
-                mtime_ms: 0,
-            })
-            .collect())
+        Ok(self.0.iter().map(|(p, b)| WalkedFile { path: p.clone(), size: b.len() as u64, mtime_ms: 0 }).collect())
     }
     fn read(&self, _root: &str, path: &str) -> Result<Vec<u8>, FsError> {
-        self.0.get(path).cloned().ok_or(FsError::Io {
-            path: path.into(),
-            message: "gone".into(),
-        })
+        self.0.get(path).cloned().ok_or(FsError::Io { path: path.into(), message: "gone".into() })
     }
 }
 
@@ -60,12 +43,7 @@ impl ProgressEmitterPort for Recorder {
 }
 
 fn info(id: &str, kind: ExtensionKind) -> ExtensionInfo {
-    ExtensionInfo {
-        id: id.into(),
-        kind,
-        version: "1".into(),
-        description: String::new(),
-    }
+    ExtensionInfo { id: id.into(), kind, version: "1".into(), description: String::new() }
 }
 
 struct MdAdapter;
@@ -112,14 +90,7 @@ impl Rule for Unresolved {
         ctx.links
             .iter()
             .filter(|l| ctx.index.resolve(&l.target).is_none())
-            .map(|l| {
-                Issue::new(
-                    "unresolved",
-                    Severity::Error,
-                    &l.source,
-                    format!("{} unresolved", l.target),
-                )
-            })
+            .map(|l| Issue::new("unresolved", Severity::Error, &l.source, format!("{} unresolved", l.target)))
             .collect()
     }
 }
@@ -132,25 +103,15 @@ fn request() -> ScanRequest {
         max_file_size_bytes: 1 << 20,
         strict: false,
         walk: WalkOptions::default(),
-        scanned_by: ScannedBy {
-            name: "t".into(),
-            version: "0".into(),
-            spec_version: SPEC_VERSION.into(),
-        },
+        scanned_by: ScannedBy { name: "t".into(), version: "0".into(), spec_version: SPEC_VERSION.into() },
         rule_config: serde_json::json!({}),
     }
 }
 
 fn files() -> MemFs {
     let mut m = BTreeMap::new();
-    m.insert(
-        "b.md".to_owned(),
-        b"---\nname: beta\n---\nsee [[alpha]] and [[ghost]]\n".to_vec(),
-    );
-    m.insert(
-        "a.md".to_owned(),
-        b"---\nname: alpha\ndescription: first\n---\n# A\n".to_vec(),
-    );
+    m.insert("b.md".to_owned(), b"---\nname: beta\n---\nsee [[alpha]] and [[ghost]]\n".to_vec());
+    m.insert("a.md".to_owned(), b"---\nname: alpha\ndescription: first\n---\n# A\n".to_vec());
     m.insert("c.txt".to_owned(), b"not markdown".to_vec());
     MemFs(m)
 }
@@ -159,19 +120,11 @@ fn files() -> MemFs {
 fn empty_registry_boots_and_returns_a_zero_filled_result() {
     let registry = Registry::new();
     let recorder = Recorder::default();
-    let deps = ScanDeps {
-        fs: &files(),
-        registry: &registry,
-        clock: &FixedClock,
-        progress: &recorder,
-    };
+    let deps = ScanDeps { fs: &files(), registry: &registry, clock: &FixedClock, progress: &recorder };
     let result = run_scan(&deps, &request()).expect("scan");
     assert!(result.nodes.is_empty() && result.links.is_empty() && result.issues.is_empty());
     assert_eq!(result.stats, ScanStats::default());
-    assert_eq!(
-        *recorder.0.lock().expect("lock"),
-        vec!["scan.started", "scan.completed"]
-    );
+    assert_eq!(*recorder.0.lock().expect("lock"), vec!["scan.started", "scan.completed"]);
 }
 
 #[test]
@@ -181,36 +134,19 @@ fn pipeline_classifies_detects_resolves_and_evaluates() {
     registry.add_detector(Arc::new(Wiki)).expect("add");
     registry.add_rule(Arc::new(Unresolved)).expect("add");
     let recorder = Recorder::default();
-    let deps = ScanDeps {
-        fs: &files(),
-        registry: &registry,
-        clock: &FixedClock,
-        progress: &recorder,
-    };
+    let deps = ScanDeps { fs: &files(), registry: &registry, clock: &FixedClock, progress: &recorder };
     let result = run_scan(&deps, &request()).expect("scan");
     assert_eq!(result.stats.files_walked, 3);
     let paths: Vec<&str> = result.nodes.iter().map(|n| n.path.as_str()).collect();
     assert_eq!(paths, vec!["a.md", "b.md"]);
     assert_eq!(result.nodes[0].title.as_deref(), Some("alpha"));
-    assert_eq!(
-        result.nodes[0].links_in_count, 1,
-        "[[alpha]] resolves by name"
-    );
+    assert_eq!(result.nodes[0].links_in_count, 1, "[[alpha]] resolves by name");
     assert_eq!(result.nodes[1].links_out_count, 2);
-    assert_eq!(
-        result.links[0].sources,
-        vec!["wiki".to_owned()],
-        "the kernel stamps the detector id"
-    );
+    assert_eq!(result.links[0].sources, vec!["wiki".to_owned()], "the kernel stamps the detector id");
     assert_eq!(result.issues.len(), 1);
     assert_eq!(result.issues[0].message, "ghost unresolved");
     assert!(result.has_errors());
-    assert!(
-        result
-            .nodes
-            .iter()
-            .all(|n| n.tokens.is_some_and(|t| t.total > 0))
-    );
+    assert!(result.nodes.iter().all(|n| n.tokens.is_some_and(|t| t.total > 0)));
     let events = recorder.0.lock().expect("lock").clone();
     assert_eq!(events.iter().filter(|e| *e == "scan.progress").count(), 2);
 }
@@ -218,12 +154,7 @@ fn pipeline_classifies_detects_resolves_and_evaluates() {
 #[test]
 fn a_missing_root_fails_before_anything_is_read() {
     let registry = Registry::new();
-    let deps = ScanDeps {
-        fs: &files(),
-        registry: &registry,
-        clock: &FixedClock,
-        progress: &SilentProgress,
-    };
+    let deps = ScanDeps { fs: &files(), registry: &registry, clock: &FixedClock, progress: &SilentProgress };
     let mut req = request();
     req.roots = vec!["nope".into()];
     assert!(matches!(run_scan(&deps, &req), Err(ScanError::RootMissing(r)) if r == "nope"));

@@ -23,22 +23,13 @@ pub struct LocalFilesystem {
 
 impl LocalFilesystem {
     pub fn new(base: impl Into<PathBuf>) -> Self {
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(8);
-        Self {
-            base: base.into(),
-            threads,
-        }
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+        Self { base: base.into(), threads }
     }
 
     fn resolve(&self, root: &str) -> PathBuf {
         let p = Path::new(root);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base.join(p)
-        }
+        if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) }
     }
 }
 
@@ -101,15 +92,8 @@ impl FilesystemPort for LocalFilesystem {
                     .ok()
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_millis() as i64);
-                let file = WalkedFile {
-                    path: to_posix(rel),
-                    size: meta.len(),
-                    mtime_ms,
-                };
-                found
-                    .lock()
-                    .expect("walker mutex is never poisoned: pushes cannot panic")
-                    .push(file);
+                let file = WalkedFile { path: to_posix(rel), size: meta.len(), mtime_ms };
+                found.lock().expect("walker mutex is never poisoned: pushes cannot panic").push(file);
                 WalkState::Continue
             })
         });
@@ -120,10 +104,7 @@ impl FilesystemPort for LocalFilesystem {
 
     fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError> {
         let full = self.resolve(root).join(path);
-        std::fs::read(&full).map_err(|e| FsError::Io {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        std::fs::read(&full).map_err(|e| FsError::Io { path: path.to_owned(), message: e.to_string() })
     }
 }
 
@@ -132,22 +113,13 @@ fn build_matcher(root: &Path, patterns: &[String]) -> Result<Gitignore, FsError>
     for pattern in patterns {
         builder
             .add_line(None, pattern)
-            .map_err(|e| FsError::BadPattern {
-                pattern: pattern.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| FsError::BadPattern { pattern: pattern.clone(), message: e.to_string() })?;
     }
-    builder.build().map_err(|e| FsError::BadPattern {
-        pattern: patterns.join(", "),
-        message: e.to_string(),
-    })
+    builder.build().map_err(|e| FsError::BadPattern { pattern: patterns.join(", "), message: e.to_string() })
 }
 
 fn to_posix(rel: &Path) -> String {
-    let parts: Vec<String> = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     parts.join("/")
 }
 
@@ -181,15 +153,7 @@ mod tests {
         };
         let files = fs.walk(".", &options).expect("walk");
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            vec![
-                ".claude/skills/a/SKILL.md",
-                ".gitignore",
-                ".skillmapignore",
-                "notes/b.md"
-            ]
-        );
+        assert_eq!(paths, vec![".claude/skills/a/SKILL.md", ".gitignore", ".skillmapignore", "notes/b.md"]);
         assert_eq!(fs.read(".", "notes/b.md").expect("read"), b"x");
     }
 

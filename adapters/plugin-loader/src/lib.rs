@@ -40,10 +40,7 @@ impl PluginLoaderPort for DirectoryPluginLoader {
 }
 
 fn inspect(dir: &Path, manifest_path: &Path) -> DiscoveredPlugin {
-    let dir_name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let invalid = |reason: String, manifest: Option<Value>| DiscoveredPlugin {
         id: dir_name.clone(),
         path: dir.display().to_string(),
@@ -81,9 +78,7 @@ fn manifest_problem(manifest: &Value, dir_name: &str) -> Option<String> {
         None => return Some("missing required field \"id\"".into()),
     };
     if id != dir_name {
-        return Some(format!(
-            "id {id:?} does not match its directory {dir_name:?}"
-        ));
+        return Some(format!("id {id:?} does not match its directory {dir_name:?}"));
     }
     for field in ["version", "specCompat"] {
         if !obj.get(field).is_some_and(Value::is_string) {
@@ -104,10 +99,7 @@ fn mark_collisions(found: &mut [DiscoveredPlugin]) {
     for p in found.iter_mut() {
         if counts.get(&p.id).copied().unwrap_or(0) > 1 {
             p.status = PluginStatus::IdCollision;
-            p.status_reason = Some(format!(
-                "another plugin directory also declares id {:?}",
-                p.id
-            ));
+            p.status_reason = Some(format!("another plugin directory also declares id {:?}", p.id));
         }
     }
 }
@@ -125,34 +117,14 @@ mod tests {
     fn statuses_for_bad_good_and_colliding_manifests() {
         let a = tempfile::tempdir().expect("tempdir");
         let b = tempfile::tempdir().expect("tempdir");
-        plugin(
-            a.path(),
-            "good",
-            r#"{"id":"good","version":"1.0.0","specCompat":"^0.1","extensions":["x"]}"#,
-        );
-        plugin(
-            a.path(),
-            "wrong-dir",
-            r#"{"id":"other","version":"1","specCompat":"*","extensions":["x"]}"#,
-        );
+        plugin(a.path(), "good", r#"{"id":"good","version":"1.0.0","specCompat":"^0.1","extensions":["x"]}"#);
+        plugin(a.path(), "wrong-dir", r#"{"id":"other","version":"1","specCompat":"*","extensions":["x"]}"#);
         plugin(a.path(), "broken", "{not json");
-        plugin(
-            a.path(),
-            "twin",
-            r#"{"id":"twin","version":"1","specCompat":"*","extensions":["x"]}"#,
-        );
-        plugin(
-            b.path(),
-            "twin",
-            r#"{"id":"twin","version":"1","specCompat":"*","extensions":["x"]}"#,
-        );
-        let dirs = vec![
-            a.path().display().to_string(),
-            b.path().display().to_string(),
-        ];
+        plugin(a.path(), "twin", r#"{"id":"twin","version":"1","specCompat":"*","extensions":["x"]}"#);
+        plugin(b.path(), "twin", r#"{"id":"twin","version":"1","specCompat":"*","extensions":["x"]}"#);
+        let dirs = vec![a.path().display().to_string(), b.path().display().to_string()];
         let found = DirectoryPluginLoader.discover(&dirs);
-        let status: Vec<(&str, PluginStatus)> =
-            found.iter().map(|p| (p.id.as_str(), p.status)).collect();
+        let status: Vec<(&str, PluginStatus)> = found.iter().map(|p| (p.id.as_str(), p.status)).collect();
         assert_eq!(
             status,
             vec![

@@ -26,26 +26,16 @@ impl RunnerPort for SubprocessRunner {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| RunnerError::Spawn {
-                program: request.program.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| RunnerError::Spawn { program: request.program.clone(), message: e.to_string() })?;
         if let Some(mut stdin) = child.stdin.take() {
             // A child that exits without reading its input is not an error of ours.
             let _ = stdin.write_all(request.stdin.as_bytes()).await;
         }
-        let waited = tokio::time::timeout(
-            Duration::from_millis(request.timeout_ms),
-            child.wait_with_output(),
-        )
-        .await;
+        let waited = tokio::time::timeout(Duration::from_millis(request.timeout_ms), child.wait_with_output()).await;
         let output = match waited {
             Ok(result) => result.map_err(|e| RunnerError::Io(e.to_string()))?,
             Err(_) => {
-                return Err(RunnerError::Timeout {
-                    program: request.program,
-                    timeout_ms: request.timeout_ms,
-                });
+                return Err(RunnerError::Timeout { program: request.program, timeout_ms: request.timeout_ms });
             }
         };
         Ok(RunOutcome {
@@ -72,9 +62,7 @@ mod tests {
 
     #[tokio::test]
     async fn captures_output_and_exit_code() {
-        let out = SubprocessRunner
-            .run(req(&["-c", "cat; echo err >&2; exit 3"], "prompt", 10_000))
-            .await;
+        let out = SubprocessRunner.run(req(&["-c", "cat; echo err >&2; exit 3"], "prompt", 10_000)).await;
         let out = out.expect("sh runs");
         assert_eq!(out.stdout, "prompt");
         assert_eq!(out.stderr, "err\n");

@@ -13,8 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use sm_kernel::model::{
-    Confidence, Fix, Issue, Link, LinkKind, Location, Node, ScanResult, ScanStats, ScannedBy,
-    Scope, Severity, Stability, Trigger, TripleSplit,
+    Confidence, Fix, Issue, Link, LinkKind, Location, Node, ScanResult, ScanStats, ScannedBy, Scope, Severity,
+    Stability, Trigger, TripleSplit,
 };
 use sm_kernel::ports::{MigrationInfo, StorageError, StoragePort};
 
@@ -27,12 +27,7 @@ pub const MIGRATION_TABLE: &str = "config_migration_history";
 
 /// The newest kernel schema version this build knows.
 pub fn latest_schema_version() -> u32 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| m.version() as u32)
-        .max()
-        .unwrap_or(0)
+    embedded::migrations::runner().get_migrations().iter().map(|m| m.version() as u32).max().unwrap_or(0)
 }
 
 /// A project or global database.
@@ -44,8 +39,7 @@ pub struct SqliteStorage {
 fn db_err(e: rusqlite::Error) -> StorageError {
     match e {
         rusqlite::Error::SqliteFailure(code, msg)
-            if code.code == rusqlite::ErrorCode::NotADatabase
-                || code.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+            if code.code == rusqlite::ErrorCode::NotADatabase || code.code == rusqlite::ErrorCode::DatabaseCorrupt =>
         {
             StorageError::Corrupt(msg.unwrap_or_else(|| code.to_string()))
         }
@@ -57,9 +51,8 @@ impl SqliteStorage {
     /// Opens (creating it and its directory if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StorageError::Database(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", parent.display())))?;
         }
         let conn = Connection::open(path).map_err(db_err)?;
         Self::configure(conn, path)
@@ -70,30 +63,21 @@ impl SqliteStorage {
         if !path.exists() {
             return Ok(None);
         }
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_err)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_err)?;
         Self::configure(conn, path).map(Some)
     }
 
     fn configure(conn: Connection, path: &Path) -> Result<Self, StorageError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db_err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(db_err)?;
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-            return Err(StorageError::Database(format!(
-                "could not enable WAL (journal_mode is {mode})"
-            )));
+            return Err(StorageError::Database(format!("could not enable WAL (journal_mode is {mode})")));
         }
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
         )
         .map_err(db_err)?;
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { conn, path: path.to_path_buf() })
     }
 
     pub fn path(&self) -> &Path {
@@ -107,25 +91,18 @@ impl SqliteStorage {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl StoragePort for SqliteStorage {
     fn migrate(&mut self) -> Result<Vec<MigrationInfo>, StorageError> {
         let mut runner = embedded::migrations::runner();
         runner.set_migration_table_name(MIGRATION_TABLE);
-        let report = runner
-            .run(&mut self.conn)
-            .map_err(|e| StorageError::Migration(e.to_string()))?;
+        let report = runner.run(&mut self.conn).map_err(|e| StorageError::Migration(e.to_string()))?;
         let applied: Vec<MigrationInfo> = report
             .applied_migrations()
             .iter()
-            .map(|m| MigrationInfo {
-                version: m.version() as u32,
-                name: m.name().to_owned(),
-            })
+            .map(|m| MigrationInfo { version: m.version() as u32, name: m.name().to_owned() })
             .collect();
         if !applied.is_empty() {
             let tx = self.conn.transaction().map_err(db_err)?;
@@ -138,8 +115,7 @@ impl StoragePort for SqliteStorage {
                 .map_err(db_err)?;
             }
             let max = applied.iter().map(|m| m.version).max().unwrap_or(0);
-            tx.execute_batch(&format!("PRAGMA user_version = {max}"))
-                .map_err(db_err)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {max}")).map_err(db_err)?;
             tx.commit().map_err(db_err)?;
         }
         Ok(applied)
@@ -158,11 +134,9 @@ impl StoragePort for SqliteStorage {
             return Ok(0);
         }
         self.conn
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM config_schema_versions WHERE scope = 'kernel'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM config_schema_versions WHERE scope = 'kernel'", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|v| v as u32)
             .map_err(db_err)
     }
@@ -171,20 +145,16 @@ impl StoragePort for SqliteStorage {
         if self.schema_version()? == 0 {
             return Ok(0);
         }
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM scan_nodes", [], |r| r.get(0))
-            .map_err(db_err)?;
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM scan_nodes", [], |r| r.get(0)).map_err(db_err)?;
         Ok(n as u64)
     }
 
     fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        tx.execute_batch("DELETE FROM scan_nodes; DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;")
-            .map_err(db_err)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        tx.execute_batch(
+            "DELETE FROM scan_nodes; DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;",
+        )
+        .map_err(db_err)?;
         write_meta(&tx, result)?;
         write_nodes(&tx, &result.nodes, result.scanned_at)?;
         write_links(&tx, &result.links)?;
@@ -240,11 +210,7 @@ fn write_meta(tx: &rusqlite::Transaction<'_>, r: &ScanResult) -> Result<(), Stor
     Ok(())
 }
 
-fn write_nodes(
-    tx: &rusqlite::Transaction<'_>,
-    nodes: &[Node],
-    scanned_at: u64,
-) -> Result<(), StorageError> {
+fn write_nodes(tx: &rusqlite::Transaction<'_>, nodes: &[Node], scanned_at: u64) -> Result<(), StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
@@ -361,34 +327,18 @@ fn read_meta(conn: &Connection) -> Result<Option<ScanResult>, StorageError> {
         )
         .optional()
         .map_err(db_err)?;
-    let Some((
-        scope,
-        roots,
-        scanned_at,
-        by_name,
-        by_version,
-        by_spec,
-        adapters,
-        walked,
-        skipped,
-        duration,
-    )) = row
+    let Some((scope, roots, scanned_at, by_name, by_version, by_spec, adapters, walked, skipped, duration)) = row
     else {
         return Ok(None);
     };
     let scanned_by = match (by_name, by_version, by_spec) {
-        (Some(name), Some(version), Some(spec_version)) => Some(ScannedBy {
-            name,
-            version,
-            spec_version,
-        }),
+        (Some(name), Some(version), Some(spec_version)) => Some(ScannedBy { name, version, spec_version }),
         _ => None,
     };
     Ok(Some(ScanResult {
         schema_version: sm_kernel::model::SCAN_RESULT_SCHEMA_VERSION,
         scanned_at: scanned_at as u64,
-        scope: Scope::parse(&scope)
-            .ok_or_else(|| StorageError::Corrupt(format!("scan_meta.scope {scope:?}")))?,
+        scope: Scope::parse(&scope).ok_or_else(|| StorageError::Corrupt(format!("scan_meta.scope {scope:?}")))?,
         roots: parse_json(&roots, "scan_meta.roots_json")?,
         adapters: parse_json(&adapters, "scan_meta.adapters_json")?,
         scanned_by,
@@ -416,21 +366,9 @@ fn read_nodes(conn: &Connection) -> Result<Vec<Node>, StorageError> {
     let rows = stmt
         .query_map([], |r| {
             Ok((
-                (
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ),
-                (
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ),
-                (
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, String>(8)?,
-                ),
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                (r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, Option<String>>(5)?),
+                (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, String>(8)?),
                 (r.get::<_, String>(9)?, r.get::<_, String>(10)?),
                 (
                     r.get::<_, i64>(11)?,
@@ -438,24 +376,14 @@ fn read_nodes(conn: &Connection) -> Result<Vec<Node>, StorageError> {
                     r.get::<_, Option<i64>>(13)?,
                     r.get::<_, Option<i64>>(14)?,
                 ),
-                (
-                    r.get::<_, i64>(15)?,
-                    r.get::<_, i64>(16)?,
-                    r.get::<_, i64>(17)?,
-                ),
+                (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?, r.get::<_, i64>(17)?),
             ))
         })
         .map_err(db_err)?;
     let mut nodes = Vec::new();
     for row in rows {
-        let (
-            (path, kind, adapter),
-            (title, description, stability),
-            (version, author, fm),
-            (bh, fh),
-            bytes,
-            counts,
-        ) = row.map_err(db_err)?;
+        let ((path, kind, adapter), (title, description, stability), (version, author, fm), (bh, fh), bytes, counts) =
+            row.map_err(db_err)?;
         let frontmatter: Map<String, Value> = parse_json(&fm, "scan_nodes.frontmatter_json")?;
         let tokens = match (bytes.2, bytes.3) {
             (Some(f), Some(b)) => Some(TripleSplit::new(f as u64, b as u64)),
@@ -494,46 +422,26 @@ fn read_links(conn: &Connection) -> Result<Vec<Link>, StorageError> {
     let rows = stmt
         .query_map([], |r| {
             Ok((
-                (
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ),
-                (
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ),
-                (
-                    r.get::<_, Option<i64>>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                    r.get::<_, Option<i64>>(9)?,
-                ),
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                (r.get::<_, String>(4)?, r.get::<_, Option<String>>(5)?, r.get::<_, Option<String>>(6)?),
+                (r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?, r.get::<_, Option<i64>>(9)?),
                 r.get::<_, Option<String>>(10)?,
             ))
         })
         .map_err(db_err)?;
     let mut links = Vec::new();
     for row in rows {
-        let (
-            (source, target, kind, confidence),
-            (sources, original, normalized),
-            (line, column, offset),
-            raw,
-        ) = row.map_err(db_err)?;
+        let ((source, target, kind, confidence), (sources, original, normalized), (line, column, offset), raw) =
+            row.map_err(db_err)?;
         links.push(Link {
-            kind: LinkKind::parse(&kind)
-                .ok_or_else(|| StorageError::Corrupt(format!("scan_links.kind {kind:?}")))?,
-            confidence: Confidence::parse(&confidence).ok_or_else(|| {
-                StorageError::Corrupt(format!("scan_links.confidence {confidence:?}"))
-            })?,
+            kind: LinkKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("scan_links.kind {kind:?}")))?,
+            confidence: Confidence::parse(&confidence)
+                .ok_or_else(|| StorageError::Corrupt(format!("scan_links.confidence {confidence:?}")))?,
             sources: parse_json(&sources, "scan_links.sources_json")?,
             trigger: match (original, normalized) {
-                (Some(original_trigger), Some(normalized_trigger)) => Some(Trigger {
-                    original_trigger,
-                    normalized_trigger,
-                }),
+                (Some(original_trigger), Some(normalized_trigger)) => {
+                    Some(Trigger { original_trigger, normalized_trigger })
+                }
                 _ => None,
             },
             location: line.map(|l| Location {
@@ -572,22 +480,14 @@ fn read_issues(conn: &Connection) -> Result<Vec<Issue>, StorageError> {
         .map_err(db_err)?;
     let mut issues = Vec::new();
     for row in rows {
-        let (rule_id, severity, node_ids, link_indices, message, detail, fix, data) =
-            row.map_err(db_err)?;
+        let (rule_id, severity, node_ids, link_indices, message, detail, fix, data) = row.map_err(db_err)?;
         issues.push(Issue {
-            severity: Severity::parse(&severity).ok_or_else(|| {
-                StorageError::Corrupt(format!("scan_issues.severity {severity:?}"))
-            })?,
+            severity: Severity::parse(&severity)
+                .ok_or_else(|| StorageError::Corrupt(format!("scan_issues.severity {severity:?}")))?,
             node_ids: parse_json(&node_ids, "scan_issues.node_ids_json")?,
-            link_indices: link_indices
-                .map(|t| parse_json(&t, "scan_issues.link_indices_json"))
-                .transpose()?,
-            fix: fix
-                .map(|t| parse_json::<Fix>(&t, "scan_issues.fix_json"))
-                .transpose()?,
-            data: data
-                .map(|t| parse_json(&t, "scan_issues.data_json"))
-                .transpose()?,
+            link_indices: link_indices.map(|t| parse_json(&t, "scan_issues.link_indices_json")).transpose()?,
+            fix: fix.map(|t| parse_json::<Fix>(&t, "scan_issues.fix_json")).transpose()?,
+            data: data.map(|t| parse_json(&t, "scan_issues.data_json")).transpose()?,
             rule_id,
             message,
             detail,
@@ -608,20 +508,14 @@ impl SqliteStorage {
             .conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .map_err(db_err)?;
-        let names = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db_err)?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
         names.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
 
     fn count(&self, table: &str) -> Result<u64, StorageError> {
         let n: i64 = self
             .conn
-            .query_row(
-                &format!("SELECT COUNT(*) FROM \"{}\"", table.replace('"', "\"\"")),
-                [],
-                |r| r.get(0),
-            )
+            .query_row(&format!("SELECT COUNT(*) FROM \"{}\"", table.replace('"', "\"\"")), [], |r| r.get(0))
             .map_err(db_err)?;
         Ok(n as u64)
     }
@@ -629,36 +523,18 @@ impl SqliteStorage {
 
 impl StorageAdminPort for SqliteStorage {
     fn table_counts(&self) -> Result<Vec<TableCount>, StorageError> {
-        self.table_names()?
-            .into_iter()
-            .map(|t| {
-                Ok(TableCount {
-                    rows: self.count(&t)?,
-                    table: t,
-                })
-            })
-            .collect()
+        self.table_names()?.into_iter().map(|t| Ok(TableCount { rows: self.count(&t)?, table: t })).collect()
     }
 
     fn reset(&mut self, scope: ResetScope, dry_run: bool) -> Result<Vec<TableCount>, StorageError> {
-        let wanted = |t: &str| {
-            t.starts_with("scan_") || (scope == ResetScope::ScanAndState && t.starts_with("state_"))
-        };
-        let counts: Vec<TableCount> = self
-            .table_counts()?
-            .into_iter()
-            .filter(|c| wanted(&c.table))
-            .collect();
+        let wanted = |t: &str| t.starts_with("scan_") || (scope == ResetScope::ScanAndState && t.starts_with("state_"));
+        let counts: Vec<TableCount> = self.table_counts()?.into_iter().filter(|c| wanted(&c.table)).collect();
         if dry_run {
             return Ok(counts);
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
         for c in &counts {
-            tx.execute(&format!("DELETE FROM \"{}\"", c.table), [])
-                .map_err(db_err)?;
+            tx.execute(&format!("DELETE FROM \"{}\"", c.table), []).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         Ok(counts)
@@ -666,22 +542,14 @@ impl StorageAdminPort for SqliteStorage {
 
     fn backup_to(&self, dest: &str) -> Result<(), StorageError> {
         if Path::new(dest).exists() {
-            return Err(StorageError::Database(format!(
-                "{dest} already exists; not overwriting it"
-            )));
+            return Err(StorageError::Database(format!("{dest} already exists; not overwriting it")));
         }
-        if let Some(parent) = Path::new(dest)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StorageError::Database(format!("cannot create {}: {e}", parent.display()))
-            })?;
+        if let Some(parent) = Path::new(dest).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", parent.display())))?;
         }
         // VACUUM INTO reads inside one transaction: a consistent snapshot even while others write.
-        self.conn
-            .execute("VACUUM INTO ?1", params![dest])
-            .map_err(db_err)?;
+        self.conn.execute("VACUUM INTO ?1", params![dest]).map_err(db_err)?;
         Ok(())
     }
 
@@ -689,32 +557,21 @@ impl StorageAdminPort for SqliteStorage {
         let all = self.table_names()?;
         for t in tables {
             if !all.contains(t) {
-                return Err(StorageError::Database(format!(
-                    "no table {t:?} (tables: {})",
-                    all.join(", ")
-                )));
+                return Err(StorageError::Database(format!("no table {t:?} (tables: {})", all.join(", "))));
             }
         }
-        let selected: Vec<&String> = all
-            .iter()
-            .filter(|t| tables.is_empty() || tables.contains(t))
-            .collect();
+        let selected: Vec<&String> = all.iter().filter(|t| tables.is_empty() || tables.contains(t)).collect();
         let mut out = String::from("-- sm database dump\nBEGIN TRANSACTION;\n");
         for table in selected {
             let sql: String = self
                 .conn
-                .query_row(
-                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                    params![table],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1", params![table], |r| {
+                    r.get(0)
+                })
                 .map_err(db_err)?;
             out.push_str(&sql);
             out.push_str(";\n");
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
-                .map_err(db_err)?;
+            let mut stmt = self.conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid")).map_err(db_err)?;
             let columns = stmt.column_count();
             let mut rows = stmt.query([]).map_err(db_err)?;
             while let Some(row) = rows.next().map_err(db_err)? {
@@ -722,18 +579,13 @@ impl StorageAdminPort for SqliteStorage {
                 for i in 0..columns {
                     values.push(sql_literal(row.get_ref(i).map_err(db_err)?));
                 }
-                out.push_str(&format!(
-                    "INSERT INTO \"{table}\" VALUES({});\n",
-                    values.join(",")
-                ));
+                out.push_str(&format!("INSERT INTO \"{table}\" VALUES({});\n", values.join(",")));
             }
             let mut idx = self
                 .conn
                 .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name")
                 .map_err(db_err)?;
-            let indexes = idx
-                .query_map(params![table], |r| r.get::<_, String>(0))
-                .map_err(db_err)?;
+            let indexes = idx.query_map(params![table], |r| r.get::<_, String>(0)).map_err(db_err)?;
             for sql in indexes {
                 out.push_str(&sql.map_err(db_err)?);
                 out.push_str(";\n");
@@ -779,8 +631,7 @@ fn sql_literal(v: rusqlite::types::ValueRef<'_>) -> String {
 /// file and a rename) and removes `dest`'s WAL and SHM sidecars.
 pub fn restore_database(src: &Path, dest: &Path) -> Result<u32, StorageError> {
     let version = {
-        let conn =
-            Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
+        let conn = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
         let has_ledger: bool = conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'config_schema_versions')",
@@ -789,10 +640,7 @@ pub fn restore_database(src: &Path, dest: &Path) -> Result<u32, StorageError> {
             )
             .map_err(db_err)?;
         if !has_ledger {
-            return Err(StorageError::Corrupt(format!(
-                "{} is not an sm database",
-                src.display()
-            )));
+            return Err(StorageError::Corrupt(format!("{} is not an sm database", src.display())));
         }
         let v: i64 = conn
             .query_row("SELECT COALESCE(MAX(version), 0) FROM config_schema_versions WHERE scope = 'kernel'", [], |r| {
@@ -812,10 +660,8 @@ pub fn restore_database(src: &Path, dest: &Path) -> Result<u32, StorageError> {
         std::fs::create_dir_all(parent).map_err(|e| StorageError::Database(e.to_string()))?;
     }
     let tmp = dest.with_extension("restore-tmp");
-    std::fs::copy(src, &tmp)
-        .map_err(|e| StorageError::Database(format!("{}: {e}", src.display())))?;
-    std::fs::rename(&tmp, dest)
-        .map_err(|e| StorageError::Database(format!("{}: {e}", dest.display())))?;
+    std::fs::copy(src, &tmp).map_err(|e| StorageError::Database(format!("{}: {e}", src.display())))?;
+    std::fs::rename(&tmp, dest).map_err(|e| StorageError::Database(format!("{}: {e}", dest.display())))?;
     for suffix in ["-wal", "-shm"] {
         let sidecar = PathBuf::from(format!("{}{suffix}", dest.display()));
         let _ = std::fs::remove_file(sidecar);
@@ -829,8 +675,7 @@ pub fn delete_database(path: &Path) -> Result<Vec<PathBuf>, StorageError> {
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{}{suffix}", path.display()));
         if p.exists() {
-            std::fs::remove_file(&p)
-                .map_err(|e| StorageError::Database(format!("{}: {e}", p.display())))?;
+            std::fs::remove_file(&p).map_err(|e| StorageError::Database(format!("{}: {e}", p.display())))?;
             removed.push(p);
         }
     }

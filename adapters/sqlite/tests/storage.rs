@@ -37,28 +37,15 @@ fn scan(n: usize) -> ScanResult {
             kind: LinkKind::References,
             confidence: Confidence::High,
             sources: vec!["frontmatter-refs".into()],
-            trigger: i.is_multiple_of(2).then(|| Trigger {
-                original_trigger: "/x".into(),
-                normalized_trigger: "/x".into(),
-            }),
-            location: i.is_multiple_of(2).then_some(Location {
-                line: 3,
-                column: None,
-                offset: None,
-            }),
+            trigger: i
+                .is_multiple_of(2)
+                .then(|| Trigger { original_trigger: "/x".into(), normalized_trigger: "/x".into() }),
+            location: i.is_multiple_of(2).then_some(Location { line: 3, column: None, offset: None }),
             raw: None,
         })
         .collect();
     let issues: Vec<Issue> = (0..n / 10)
-        .map(|i| {
-            Issue::new(
-                "broken-ref",
-                Severity::Warn,
-                &nodes[i].path,
-                format!("m{i}"),
-            )
-            .with_data(json!({"i": i}))
-        })
+        .map(|i| Issue::new("broken-ref", Severity::Warn, &nodes[i].path, format!("m{i}")).with_data(json!({"i": i})))
         .collect();
     ScanResult {
         schema_version: 1,
@@ -66,11 +53,7 @@ fn scan(n: usize) -> ScanResult {
         scope: Scope::Project,
         roots: vec![".".into()],
         adapters: vec!["claude".into()],
-        scanned_by: Some(ScannedBy {
-            name: "skill-map".into(),
-            version: "0.1.0".into(),
-            spec_version: "0.1.0".into(),
-        }),
+        scanned_by: Some(ScannedBy { name: "skill-map".into(), version: "0.1.0".into(), spec_version: "0.1.0".into() }),
         stats: ScanStats {
             files_walked: n as u64,
             files_skipped: 0,
@@ -97,10 +80,7 @@ fn twenty_thousand_nodes_persist_and_load_back_identically() {
     assert_eq!(storage.count_nodes().expect("count"), 20_000);
     drop(storage);
     let reopened = SqliteStorage::open(&path).expect("reopen");
-    let loaded = reopened
-        .load_scan()
-        .expect("load")
-        .expect("a scan was persisted");
+    let loaded = reopened.load_scan().expect("load").expect("a scan was persisted");
     assert_eq!(loaded, result);
 }
 
@@ -153,13 +133,9 @@ fn migrations_are_idempotent_and_create_the_three_zones() {
             "state_summaries",
         ]
     );
-    let journal: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .expect("pragma");
+    let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("pragma");
     assert_eq!(journal, "wal");
-    let user_version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .expect("pragma");
+    let user_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("pragma");
     assert_eq!(user_version, 1);
     // CHECK constraints guard the enums.
     let bad = conn.execute(
@@ -173,22 +149,12 @@ fn migrations_are_idempotent_and_create_the_three_zones() {
 fn a_file_that_is_not_a_database_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("x.db");
-    std::fs::write(
-        &path,
-        "this is not sqlite, just text that is long enough to look like a header....",
-    )
-    .expect("write");
+    std::fs::write(&path, "this is not sqlite, just text that is long enough to look like a header....")
+        .expect("write");
     let outcome = SqliteStorage::open(&path).and_then(|mut s| s.migrate().map(|_| ()));
     match outcome {
-        Err(StorageError::Corrupt(_))
-        | Err(StorageError::Database(_))
-        | Err(StorageError::Migration(_)) => {}
+        Err(StorageError::Corrupt(_)) | Err(StorageError::Database(_)) | Err(StorageError::Migration(_)) => {}
         Ok(()) => panic!("a text file must not open as a database"),
     }
-    assert!(
-        std::fs::read_to_string(&path)
-            .expect("read")
-            .starts_with("this is not sqlite"),
-        "file left as it was"
-    );
+    assert!(std::fs::read_to_string(&path).expect("read").starts_with("this is not sqlite"), "file left as it was");
 }

@@ -6,38 +6,22 @@ use crate::args::{CheckArgs, GlobalArgs};
 use crate::commands::{find_node, load_persisted};
 use crate::output::{CliError, Output, exit, sanitize};
 
-pub fn run(
-    args: &CheckArgs,
-    global: &GlobalArgs,
-    global_scope: bool,
-    out: &Output,
-) -> Result<u8, CliError> {
+pub fn run(args: &CheckArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let scan = load_persisted(global, global_scope)?;
     if let Some(node) = &args.node {
         find_node(&scan, node)?;
     }
-    let min = args
-        .severity
-        .as_deref()
-        .and_then(Severity::parse)
-        .unwrap_or(Severity::Info);
+    let min = args.severity.as_deref().and_then(Severity::parse).unwrap_or(Severity::Info);
     let issues: Vec<&Issue> = scan
         .issues
         .iter()
         .filter(|i| args.node.as_ref().is_none_or(|n| i.node_ids.contains(n)))
         .filter(|i| {
-            args.rules.is_empty()
-                || args
-                    .rules
-                    .iter()
-                    .any(|r| r.rsplit('/').next() == Some(i.rule_id.as_str()))
+            args.rules.is_empty() || args.rules.iter().any(|r| r.rsplit('/').next() == Some(i.rule_id.as_str()))
         })
         .filter(|i| i.severity <= min)
         .collect();
-    let errors = issues
-        .iter()
-        .filter(|i| i.severity == Severity::Error)
-        .count();
+    let errors = issues.iter().filter(|i| i.severity == Severity::Error).count();
     if out.json {
         out.print_json(&issues);
     } else {
@@ -59,11 +43,7 @@ pub fn run(
                 } else {
                     format!(" [{}]", i.node_ids.join(", "))
                 };
-                text.push_str(&format!(
-                    "  {}: {}{nodes}\n",
-                    i.rule_id,
-                    sanitize(&i.message)
-                ));
+                text.push_str(&format!("  {}: {}{nodes}\n", i.rule_id, sanitize(&i.message)));
             }
         }
         let count = |s: Severity| issues.iter().filter(|i| i.severity == s).count();

@@ -7,16 +7,11 @@ use serde_json::{Value, json};
 use crate::args::{ConfigVerb, GlobalArgs};
 use crate::output::{CliError, Output, exit, sanitize};
 use crate::settings::{
-    ScopeContext, Settings, check_key, empty_layer, get_path, parse_value, read_layer, remove_path,
-    set_path, validate_layer,
+    ScopeContext, Settings, check_key, empty_layer, get_path, parse_value, read_layer, remove_path, set_path,
+    validate_layer,
 };
 
-pub fn run(
-    verb: &ConfigVerb,
-    global: &GlobalArgs,
-    global_scope: bool,
-    out: &Output,
-) -> Result<u8, CliError> {
+pub fn run(verb: &ConfigVerb, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let ctx = ScopeContext::resolve(global_scope)?;
     match verb {
         ConfigVerb::List => {
@@ -72,13 +67,12 @@ pub fn run(
                 write_atomic(&path, &layer)?;
                 out.note(&format!("removed {key} from {}", path.display()));
             } else {
-                out.note(&format!(
-                    "{key} is not set in {}; nothing changed",
-                    path.display()
-                ));
+                out.note(&format!("{key} is not set in {}; nothing changed", path.display()));
             }
             if out.json {
-                out.print_json(&json!({ "ok": true, "key": key, "removed": removed, "file": path.display().to_string() }));
+                out.print_json(
+                    &json!({ "ok": true, "key": key, "removed": removed, "file": path.display().to_string() }),
+                );
             }
         }
     }
@@ -86,26 +80,16 @@ pub fn run(
 }
 
 fn target_file(ctx: &ScopeContext, local: bool) -> PathBuf {
-    let name = if local {
-        "settings.local.json"
-    } else {
-        "settings.json"
-    };
+    let name = if local { "settings.local.json" } else { "settings.json" };
     ctx.state_dir().join(name)
 }
 
 fn current_layer(path: &Path) -> Result<Value, CliError> {
-    if path.is_file() {
-        read_layer(path, "target")
-    } else {
-        Ok(empty_layer())
-    }
+    if path.is_file() { read_layer(path, "target") } else { Ok(empty_layer()) }
 }
 
 fn write_atomic(path: &Path, value: &Value) -> Result<(), CliError> {
-    let io = |e: std::io::Error| {
-        CliError::operational("write-failed", format!("{}: {e}", path.display()))
-    };
+    let io = |e: std::io::Error| CliError::operational("write-failed", format!("{}: {e}", path.display()));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -129,11 +113,7 @@ fn flatten(v: &Value, prefix: &str, out: &mut Vec<String>) {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             for k in keys {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 flatten(&map[k], &path, out);
             }
         }

@@ -11,11 +11,7 @@ pub fn run(args: &HelpArgs, out: &Output) -> Result<u8, CliError> {
     let mut root = Cli::command();
     root.build();
     let target = find(&root, &args.verb)?;
-    let format = if out.json {
-        HelpFormat::Json
-    } else {
-        args.format
-    };
+    let format = if out.json { HelpFormat::Json } else { args.format };
     match format {
         HelpFormat::Human => {
             let mut cmd = target.clone();
@@ -32,8 +28,7 @@ fn find<'a>(root: &'a Command, path: &[String]) -> Result<&'a Command, CliError>
     for name in path {
         current = current.find_subcommand(name).ok_or_else(|| {
             let known: Vec<&str> = current.get_subcommands().map(Command::get_name).collect();
-            let suggestions: Vec<&str> =
-                known.iter().copied().filter(|k| similar(k, name)).collect();
+            let suggestions: Vec<&str> = known.iter().copied().filter(|k| similar(k, name)).collect();
             let hint = if suggestions.is_empty() {
                 format!("known verbs: {}", known.join(", "))
             } else {
@@ -65,19 +60,12 @@ fn similar(a: &str, b: &str) -> bool {
 
 fn visible_args(cmd: &Command, globals: bool) -> impl Iterator<Item = &Arg> {
     cmd.get_arguments().filter(move |a| {
-        !a.is_hide_set()
-            && a.get_id() != "help"
-            && a.get_id() != "version"
-            && a.is_global_set() == globals
+        !a.is_hide_set() && a.get_id() != "help" && a.get_id() != "version" && a.is_global_set() == globals
     })
 }
 
 fn arg_json(a: &Arg) -> Value {
-    let values: Vec<String> = a
-        .get_possible_values()
-        .iter()
-        .map(|v| v.get_name().to_owned())
-        .collect();
+    let values: Vec<String> = a.get_possible_values().iter().map(|v| v.get_name().to_owned()).collect();
     json!({
         "name": a.get_id().as_str(),
         "long": a.get_long().map(|l| format!("--{l}")),
@@ -94,11 +82,7 @@ fn arg_json(a: &Arg) -> Value {
 
 fn verbs(cmd: &Command, prefix: &str, out: &mut Vec<(String, Command)>) {
     for sub in cmd.get_subcommands() {
-        let name = if prefix.is_empty() {
-            sub.get_name().to_owned()
-        } else {
-            format!("{prefix} {}", sub.get_name())
-        };
+        let name = if prefix.is_empty() { sub.get_name().to_owned() } else { format!("{prefix} {}", sub.get_name()) };
         if sub.has_subcommands() {
             verbs(sub, &name, out);
         } else {
@@ -147,10 +131,7 @@ fn flag_label(a: &Arg) -> String {
         (None, None) => a.get_id().as_str().to_uppercase(),
     };
     if a.get_action().takes_values() && !a.is_positional() {
-        let v = a
-            .get_value_names()
-            .and_then(|v| v.first())
-            .map_or("VALUE".to_owned(), |v| v.to_string());
+        let v = a.get_value_names().and_then(|v| v.first()).map_or("VALUE".to_owned(), |v| v.to_string());
         label.push_str(&format!(" <{v}>"));
     }
     label
@@ -159,11 +140,7 @@ fn flag_label(a: &Arg) -> String {
 fn md_table(args: Vec<&Arg>) -> String {
     let mut s = String::from("| flag | description |\n|---|---|\n");
     for a in args {
-        let help = a
-            .get_help()
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-            .replace('|', "\\|");
+        let help = a.get_help().map(|h| h.to_string()).unwrap_or_default().replace('|', "\\|");
         s.push_str(&format!("| `{}` | {help} |\n", flag_label(a)));
     }
     s
@@ -172,10 +149,7 @@ fn md_table(args: Vec<&Arg>) -> String {
 fn markdown(root: &Command, target: &Command, path: &[String]) -> String {
     let mut s = String::new();
     if path.is_empty() {
-        s.push_str(&format!(
-            "# sm {} — command reference\n\n",
-            env!("CARGO_PKG_VERSION")
-        ));
+        s.push_str(&format!("# sm {} — command reference\n\n", env!("CARGO_PKG_VERSION")));
         s.push_str("Generated from the command-line definitions by `sm help --format md`.\n\n");
         s.push_str("## Global flags\n\n");
         s.push_str(&md_table(visible_args(root, true).collect()));
@@ -186,26 +160,16 @@ fn markdown(root: &Command, target: &Command, path: &[String]) -> String {
         if let Some(about) = cmd.get_about() {
             s.push_str(&format!("{about}\n\n"));
         }
-        let positionals: Vec<&Arg> = visible_args(&cmd, false)
-            .filter(|a| a.is_positional())
-            .collect();
+        let positionals: Vec<&Arg> = visible_args(&cmd, false).filter(|a| a.is_positional()).collect();
         if !positionals.is_empty() {
             s.push_str("Arguments:\n\n");
             for a in positionals {
-                let v = a
-                    .get_value_names()
-                    .and_then(|v| v.first())
-                    .map_or("ARG".to_owned(), |v| v.to_string());
-                s.push_str(&format!(
-                    "- `{v}`: {}\n",
-                    a.get_help().map(|h| h.to_string()).unwrap_or_default()
-                ));
+                let v = a.get_value_names().and_then(|v| v.first()).map_or("ARG".to_owned(), |v| v.to_string());
+                s.push_str(&format!("- `{v}`: {}\n", a.get_help().map(|h| h.to_string()).unwrap_or_default()));
             }
             s.push('\n');
         }
-        let flags: Vec<&Arg> = visible_args(&cmd, false)
-            .filter(|a| !a.is_positional())
-            .collect();
+        let flags: Vec<&Arg> = visible_args(&cmd, false).filter(|a| !a.is_positional()).collect();
         if !flags.is_empty() {
             s.push_str(&md_table(flags));
             s.push('\n');

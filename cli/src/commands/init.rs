@@ -17,23 +17,11 @@ const GITIGNORE_LINES: &[&str] = &[".skill-map/skill-map.db*", ".skill-map/setti
 
 #[derive(Debug)]
 enum Step {
-    Write {
-        path: PathBuf,
-        contents: String,
-        overwrite: bool,
-    },
-    AppendGitignore {
-        path: PathBuf,
-        lines: Vec<String>,
-    },
+    Write { path: PathBuf, contents: String, overwrite: bool },
+    AppendGitignore { path: PathBuf, lines: Vec<String> },
 }
 
-pub fn run(
-    args: &InitArgs,
-    global: &GlobalArgs,
-    global_scope: bool,
-    out: &Output,
-) -> Result<u8, CliError> {
+pub fn run(args: &InitArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let started = Instant::now();
     let ctx = ScopeContext::resolve(global_scope)?;
     let settings_path = ctx.state_dir().join("settings.json");
@@ -109,29 +97,18 @@ fn plan(ctx: &ScopeContext, force: bool) -> Result<Vec<Step>, CliError> {
             contents: pretty(&json!({ "schemaVersion": 1 })),
             overwrite: force,
         },
-        Step::Write {
-            path: dir.join("settings.local.json"),
-            contents: pretty(&empty_layer()),
-            overwrite: force,
-        },
+        Step::Write { path: dir.join("settings.local.json"), contents: pretty(&empty_layer()), overwrite: force },
     ];
     let ignore_path = ctx.root.join(IGNORE_FILE);
     if force || !ignore_path.exists() {
-        steps.push(Step::Write {
-            path: ignore_path,
-            contents: default_ignore_file(),
-            overwrite: force,
-        });
+        steps.push(Step::Write { path: ignore_path, contents: default_ignore_file(), overwrite: force });
     }
     if ctx.scope == Scope::Project {
         let path = ctx.root.join(".gitignore");
         let existing = std::fs::read_to_string(&path).unwrap_or_default();
         let have: Vec<&str> = existing.lines().map(str::trim).collect();
-        let lines: Vec<String> = GITIGNORE_LINES
-            .iter()
-            .filter(|l| !have.contains(l))
-            .map(|l| (*l).to_owned())
-            .collect();
+        let lines: Vec<String> =
+            GITIGNORE_LINES.iter().filter(|l| !have.contains(l)).map(|l| (*l).to_owned()).collect();
         if !lines.is_empty() {
             steps.push(Step::AppendGitignore { path, lines });
         }
@@ -159,14 +136,8 @@ fn default_ignore_file() -> String {
 
 fn describe(step: &Step) -> String {
     match step {
-        Step::Write {
-            path, overwrite, ..
-        } => {
-            let verb = if path.exists() && *overwrite {
-                "overwrote"
-            } else {
-                "created"
-            };
+        Step::Write { path, overwrite, .. } => {
+            let verb = if path.exists() && *overwrite { "overwrote" } else { "created" };
             format!("{verb} {}", display_path(path))
         }
         Step::AppendGitignore { path, lines } => {
@@ -176,9 +147,7 @@ fn describe(step: &Step) -> String {
 }
 
 fn apply(step: &Step) -> Result<(), CliError> {
-    let io = |p: &Path, e: std::io::Error| {
-        CliError::operational("write-failed", format!("{}: {e}", p.display()))
-    };
+    let io = |p: &Path, e: std::io::Error| CliError::operational("write-failed", format!("{}: {e}", p.display()));
     match step {
         Step::Write { path, contents, .. } => {
             if let Some(parent) = path.parent() {

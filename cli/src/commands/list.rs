@@ -8,12 +8,7 @@ use crate::args::{GlobalArgs, ListArgs, SortKey};
 use crate::commands::load_persisted;
 use crate::output::{CliError, Output, exit, sanitize, table};
 
-pub fn run(
-    args: &ListArgs,
-    global: &GlobalArgs,
-    global_scope: bool,
-    out: &Output,
-) -> Result<u8, CliError> {
+pub fn run(args: &ListArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let scan = load_persisted(global, global_scope)?;
     let mut issue_counts: BTreeMap<&str, usize> = BTreeMap::new();
     for issue in &scan.issues {
@@ -64,13 +59,8 @@ pub fn run(
             ]
         })
         .collect();
-    let mut text = table(
-        &[
-            "PATH", "KIND", "OUT", "IN", "EXT", "ISSUES", "TOKENS", "BYTES",
-        ],
-        &rows,
-        &[2, 3, 4, 5, 6, 7],
-    );
+    let mut text =
+        table(&["PATH", "KIND", "OUT", "IN", "EXT", "ISSUES", "TOKENS", "BYTES"], &rows, &[2, 3, 4, 5, 6, 7]);
     text.push_str(&format!("{} of {} nodes\n", nodes.len(), scan.nodes.len()));
     out.print_text(&text);
     Ok(exit::OK)

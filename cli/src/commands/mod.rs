@@ -34,40 +34,21 @@ pub fn db_path(global: &GlobalArgs, global_scope: bool) -> Result<PathBuf, CliEr
 pub fn load_persisted(global: &GlobalArgs, global_scope: bool) -> Result<ScanResult, CliError> {
     let db = db_path(global, global_scope)?;
     let shown = scan::display_path(&db);
-    let storage = wiring::open_existing_storage(&db)?.ok_or_else(|| {
-        CliError::not_found(
-            "no-database",
-            format!("no database at {shown}; run `sm scan` first"),
-        )
-    })?;
+    let storage = wiring::open_existing_storage(&db)?
+        .ok_or_else(|| CliError::not_found("no-database", format!("no database at {shown}; run `sm scan` first")))?;
     storage
         .load_scan()
         .map_err(|e| wiring::storage_error(&db, &e))?
-        .ok_or_else(|| {
-            CliError::not_found(
-                "no-scan",
-                format!("{shown} holds no scan yet; run `sm scan` first"),
-            )
-        })
+        .ok_or_else(|| CliError::not_found("no-scan", format!("{shown} holds no scan yet; run `sm scan` first")))
 }
 
 /// The node at `wanted` (a leading `./` ignored), or exit 5 with "did you mean" suggestions.
-pub fn find_node<'a>(
-    scan: &'a ScanResult,
-    wanted: &str,
-) -> Result<&'a sm_kernel::model::Node, CliError> {
+pub fn find_node<'a>(scan: &'a ScanResult, wanted: &str) -> Result<&'a sm_kernel::model::Node, CliError> {
     let wanted = wanted.trim_start_matches("./");
     scan.nodes.iter().find(|n| n.path == wanted).ok_or_else(|| {
         let hints = similar_paths(wanted, scan.nodes.iter().map(|n| n.path.as_str()));
-        let hint = if hints.is_empty() {
-            String::new()
-        } else {
-            format!("; did you mean {}?", hints.join(", "))
-        };
-        CliError::not_found(
-            "node-not-found",
-            format!("no node {wanted:?} in the stored graph{hint}"),
-        )
+        let hint = if hints.is_empty() { String::new() } else { format!("; did you mean {}?", hints.join(", ")) };
+        CliError::not_found("node-not-found", format!("no node {wanted:?} in the stored graph{hint}"))
     })
 }
 
@@ -83,9 +64,5 @@ fn similar_paths<'a>(wanted: &str, paths: impl Iterator<Item = &'a str>) -> Vec<
         .filter(|(d, _)| *d <= 3)
         .collect();
     scored.sort();
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, p)| p.to_owned())
-        .collect()
+    scored.into_iter().take(3).map(|(_, p)| p.to_owned()).collect()
 }

@@ -13,6 +13,9 @@ use crate::progress::{StderrProgress, effective_mode};
 use crate::settings::{IGNORE_FILE, ScopeContext, Settings};
 use crate::wiring;
 
+/// How many error issues the human summary lists before pointing at `sm check`.
+const MAX_LISTED_ERRORS: usize = 20;
+
 /// What a scan should do beyond computing.
 #[derive(Debug, Clone)]
 pub struct ScanPlan {
@@ -24,12 +27,7 @@ pub struct ScanPlan {
     pub db: PathBuf,
 }
 
-pub fn run(
-    args: &ScanArgs,
-    global: &GlobalArgs,
-    global_scope: bool,
-    out: &Output,
-) -> Result<u8, CliError> {
+pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let started = Instant::now();
     let ctx = ScopeContext::resolve(global_scope)?;
     let mut overrides = global.config.clone();
@@ -48,11 +46,7 @@ pub fn run(
     let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
     report(&result, &plan, out);
     out.done_in(started.elapsed());
-    Ok(if result.has_errors() {
-        exit::ISSUES
-    } else {
-        exit::OK
-    })
+    Ok(if result.has_errors() { exit::ISSUES } else { exit::OK })
 }
 
 /// Roots from the command line, else config `roots`, else `.` (project) or `~/.claude` (global).
@@ -102,12 +96,7 @@ pub fn scan_and_persist(
         },
         rule_config: settings.rule_config(),
     };
-    let deps = ScanDeps {
-        fs: &fs,
-        registry: &registry,
-        clock: &clock,
-        progress: &progress,
-    };
+    let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
     let result = run_scan(&deps, &request).map_err(scan_error)?;
     if plan.dry_run {
         return Ok(result);
@@ -115,9 +104,7 @@ pub fn scan_and_persist(
     let mut storage = wiring::open_storage(&plan.db)?;
     out.verbose(1, &format!("database: {}", plan.db.display()));
     if result.nodes.is_empty() && !plan.allow_empty {
-        let existing = storage
-            .count_nodes()
-            .map_err(|e| wiring::storage_error(&plan.db, &e))?;
+        let existing = storage.count_nodes().map_err(|e| wiring::storage_error(&plan.db, &e))?;
         if existing > 0 {
             return Err(CliError::operational(
                 "empty-scan",
@@ -129,9 +116,7 @@ pub fn scan_and_persist(
             .with_details(serde_json::json!({ "existingNodes": existing, "roots": plan.roots })));
         }
     }
-    storage
-        .persist_scan(&result)
-        .map_err(|e| wiring::storage_error(&plan.db, &e))?;
+    storage.persist_scan(&result).map_err(|e| wiring::storage_error(&plan.db, &e))?;
     Ok(result)
 }
 
@@ -159,11 +144,7 @@ fn report(result: &ScanResult, plan: &ScanPlan, out: &Output) {
         return;
     }
     let count = |s: Severity| result.issues.iter().filter(|i| i.severity == s).count();
-    let (errors, warns, infos) = (
-        count(Severity::Error),
-        count(Severity::Warn),
-        count(Severity::Info),
-    );
+    let (errors, warns, infos) = (count(Severity::Error), count(Severity::Warn), count(Severity::Info));
     let roots = result.roots.len();
     let mut text = format!(
         "Scanned {roots} root{}: {} nodes, {} links, {} issues ({errors} errors, {warns} warnings, {infos} info).\n",
@@ -172,22 +153,19 @@ fn report(result: &ScanResult, plan: &ScanPlan, out: &Output) {
         result.stats.links_count,
         result.stats.issues_count,
     );
-    let shown: Vec<_> = result
-        .issues
-        .iter()
-        .filter(|i| i.severity == Severity::Error || out.verbose >= 1)
-        .collect();
-    for issue in shown {
+    let listed: Vec<_> = result.issues.iter().filter(|i| i.severity == Severity::Error || out.verbose >= 1).collect();
+    // A terminal is not a report: a long list goes to `sm check`; -v lists everything.
+    let cap = if out.verbose >= 1 { usize::MAX } else { MAX_LISTED_ERRORS };
+    for issue in listed.iter().take(cap) {
         let sev = match issue.severity {
             Severity::Error => out.paint("error", "31"),
             Severity::Warn => out.paint("warn ", "33"),
             Severity::Info => out.paint("info ", "36"),
         };
-        text.push_str(&format!(
-            "  {sev} {}: {}\n",
-            issue.rule_id,
-            sanitize(&issue.message)
-        ));
+        text.push_str(&format!("  {sev} {}: {}\n", issue.rule_id, sanitize(&issue.message)));
+    }
+    if listed.len() > cap {
+        text.push_str(&format!("  … and {} more (run `sm check`, or -v to list them here)\n", listed.len() - cap));
     }
     if plan.dry_run {
         text.push_str("Dry run: the database was not written.\n");

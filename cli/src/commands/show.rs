@@ -10,34 +10,19 @@ use crate::args::{GlobalArgs, ShowArgs};
 use crate::commands::{find_node, load_persisted};
 use crate::output::{CliError, Output, exit, sanitize};
 
-pub fn run(
-    args: &ShowArgs,
-    global: &GlobalArgs,
-    global_scope: bool,
-    out: &Output,
-) -> Result<u8, CliError> {
+pub fn run(args: &ShowArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let scan = load_persisted(global, global_scope)?;
     let node = find_node(&scan, &args.path)?;
     let index = NodeIndex::build(&scan.nodes);
-    let links_out: Vec<&Link> = scan
-        .links
-        .iter()
-        .filter(|l| l.source == node.path)
-        .collect();
+    let links_out: Vec<&Link> = scan.links.iter().filter(|l| l.source == node.path).collect();
     let links_in: Vec<&Link> = scan
         .links
         .iter()
         .filter(|l| l.source != node.path && index.resolve(&l.target) == Some(node.path.as_str()))
         .collect();
-    let issues: Vec<_> = scan
-        .issues
-        .iter()
-        .filter(|i| i.node_ids.contains(&node.path))
-        .collect();
+    let issues: Vec<_> = scan.issues.iter().filter(|i| i.node_ids.contains(&node.path)).collect();
     if out.json {
-        out.print_json(
-            &json!({ "node": node, "linksOut": links_out, "linksIn": links_in, "issues": issues }),
-        );
+        out.print_json(&json!({ "node": node, "linksOut": links_out, "linksIn": links_in, "issues": issues }));
         return Ok(exit::OK);
     }
     let mut text = header(node);
@@ -60,17 +45,10 @@ pub fn run(
         };
         format!("{}{note}", l.target)
     }));
-    text.push_str(&grouped("links in", &links_in, |l| {
-        format!("from {}", l.source)
-    }));
+    text.push_str(&grouped("links in", &links_in, |l| format!("from {}", l.source)));
     text.push_str(&format!("\nissues ({})\n", issues.len()));
     for i in issues {
-        text.push_str(&format!(
-            "  [{}] {}: {}\n",
-            i.severity.as_str(),
-            i.rule_id,
-            sanitize(&i.message)
-        ));
+        text.push_str(&format!("  [{}] {}: {}\n", i.severity.as_str(), i.rule_id, sanitize(&i.message)));
     }
     out.print_text(&text);
     Ok(exit::OK)
@@ -80,12 +58,7 @@ fn header(n: &Node) -> String {
     let opt = |v: &Option<String>| v.as_deref().map(sanitize).unwrap_or_else(|| "-".into());
     let tokens = n
         .tokens
-        .map(|t| {
-            format!(
-                "{} tokens ({} frontmatter + {} body)",
-                t.total, t.frontmatter, t.body
-            )
-        })
+        .map(|t| format!("{} tokens ({} frontmatter + {} body)", t.total, t.frontmatter, t.body))
         .unwrap_or_else(|| "tokens not counted".into());
     format!(
         "{}\n  kind         {} (adapter {})\n  title        {}\n  description  {}\n  stability    {}\n  version      {}\n  author       {}\n  weight       {} bytes ({} frontmatter + {} body), {tokens}\n  links        {} out, {} in, {} external URLs\n",
@@ -116,10 +89,7 @@ fn grouped(title: &str, links: &[&Link], what: impl Fn(&Link) -> String) -> Stri
     for (kind, group) in by_kind {
         s.push_str(&format!("  {kind} ({})\n", group.len()));
         for l in group {
-            let line = l
-                .location
-                .map(|x| format!(" (line {})", x.line))
-                .unwrap_or_default();
+            let line = l.location.map(|x| format!(" (line {})", x.line)).unwrap_or_default();
             s.push_str(&format!(
                 "    {}  [{}] {}{line}\n",
                 sanitize(&what(l)),

@@ -12,11 +12,7 @@ pub fn run(global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, 
     let ctx = ScopeContext::resolve(global_scope)?;
     let db = global.db.clone().unwrap_or_else(|| ctx.default_db());
     let db_schema = match wiring::open_existing_storage(&db)? {
-        Some(storage) => Some(
-            storage
-                .schema_version()
-                .map_err(|e| wiring::storage_error(&db, &e))?,
-        ),
+        Some(storage) => Some(storage.schema_version().map_err(|e| wiring::storage_error(&db, &e))?),
         None => None,
     };
     let latest = wiring::latest_schema_version();

@@ -17,35 +17,16 @@ fn init_sets_up_the_project_and_runs_a_first_scan() {
     p.claude_project().write(".gitignore", "target/\n");
     let run = p.sm(&["init"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        serde_json::from_str::<Value>(&p.read(".skill-map/settings.json")).expect("json")["schemaVersion"],
-        1
-    );
+    assert_eq!(serde_json::from_str::<Value>(&p.read(".skill-map/settings.json")).expect("json")["schemaVersion"], 1);
     assert_eq!(p.read(".skill-map/settings.local.json").trim(), "{}");
     let ignore = p.read(".skillmapignore");
-    for pattern in [
-        ".git/",
-        "node_modules/",
-        "dist/",
-        "build/",
-        "target/",
-        ".skill-map/",
-        "*.swp",
-        "*.log",
-    ] {
-        assert!(
-            ignore.lines().any(|l| l == pattern),
-            "{pattern} missing from .skillmapignore"
-        );
+    for pattern in [".git/", "node_modules/", "dist/", "build/", "target/", ".skill-map/", "*.swp", "*.log"] {
+        assert!(ignore.lines().any(|l| l == pattern), "{pattern} missing from .skillmapignore");
     }
     let gitignore = p.read(".gitignore");
     assert!(gitignore.starts_with("target/\n"));
     assert!(gitignore.lines().any(|l| l == ".skill-map/skill-map.db*"));
-    assert!(
-        gitignore
-            .lines()
-            .any(|l| l == ".skill-map/settings.local.json")
-    );
+    assert!(gitignore.lines().any(|l| l == ".skill-map/settings.local.json"));
     assert_eq!(p.db_count("scan_nodes"), 4);
     assert_eq!(p.db_count("config_schema_versions"), 1);
 }
@@ -55,10 +36,7 @@ fn init_twice_is_an_error_that_changes_nothing_unless_forced() {
     let p = Project::new();
     p.claude_project();
     assert_eq!(p.sm(&["init"]).code, 0);
-    p.write(
-        ".skill-map/settings.json",
-        "{\"schemaVersion\": 1, \"ignore\": [\"x/\"]}\n",
-    );
+    p.write(".skill-map/settings.json", "{\"schemaVersion\": 1, \"ignore\": [\"x/\"]}\n");
     let gitignore_before = p.read(".gitignore");
     let again = p.sm(&["init"]);
     assert_eq!(again.code, 2);
@@ -68,11 +46,7 @@ fn init_twice_is_an_error_that_changes_nothing_unless_forced() {
     let forced = p.sm(&["init", "--force", "--no-scan"]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(!p.read(".skill-map/settings.json").contains("x/"));
-    assert_eq!(
-        p.read(".gitignore"),
-        gitignore_before,
-        "gitignore lines are not duplicated"
-    );
+    assert_eq!(p.read(".gitignore"), gitignore_before, "gitignore lines are not duplicated");
 }
 
 #[test]
@@ -106,12 +80,7 @@ fn scan_builds_and_persists_the_graph() {
         .as_array()
         .expect("nodes")
         .iter()
-        .map(|n| {
-            (
-                n["path"].as_str().expect("path"),
-                n["kind"].as_str().expect("kind"),
-            )
-        })
+        .map(|n| (n["path"].as_str().expect("path"), n["kind"].as_str().expect("kind")))
         .collect();
     assert_eq!(
         kinds,
@@ -131,13 +100,9 @@ fn scan_builds_and_persists_the_graph() {
     assert!(skill["tokens"]["total"].as_u64().expect("tokens") > 0);
     assert_eq!(
         skill["bytes"]["total"],
-        skill["bytes"]["frontmatter"].as_u64().expect("n")
-            + skill["bytes"]["body"].as_u64().expect("n")
+        skill["bytes"]["frontmatter"].as_u64().expect("n") + skill["bytes"]["body"].as_u64().expect("n")
     );
-    assert_eq!(
-        doc["nodes"][3]["title"], "Project",
-        "title falls back to the first heading"
-    );
+    assert_eq!(doc["nodes"][3]["title"], "Project", "title falls back to the first heading");
     assert_eq!(doc["links"][0]["kind"], "references");
     assert_eq!(doc["links"][0]["sources"][0], "frontmatter-refs");
     assert_eq!(p.db_count("scan_nodes"), 4);
@@ -146,13 +111,7 @@ fn scan_builds_and_persists_the_graph() {
 
     let human = p.sm(&["scan"]);
     assert_eq!(human.code, 0);
-    assert!(
-        human
-            .stdout
-            .starts_with("Scanned 1 root: 4 nodes, 1 links, 0 issues"),
-        "{}",
-        human.stdout
-    );
+    assert!(human.stdout.starts_with("Scanned 1 root: 4 nodes, 1 links, 0 issues"), "{}", human.stdout);
     assert!(human.stderr.contains("done in "), "{}", human.stderr);
     assert!(!p.sm(&["scan", "-q"]).stderr.contains("done in"));
 }
@@ -160,10 +119,7 @@ fn scan_builds_and_persists_the_graph() {
 #[test]
 fn scan_output_is_deterministic() {
     let p = Project::new();
-    p.claude_project().write(
-        "notes/a.md",
-        "---\nname: a\nmetadata:\n  related: [missing.md, README.md]\n---\nx\n",
-    );
+    p.claude_project().write("notes/a.md", "---\nname: a\nmetadata:\n  related: [missing.md, README.md]\n---\nx\n");
     let strip = |mut v: Value| {
         v["scannedAt"] = Value::Null;
         v["stats"]["durationMs"] = Value::Null;
@@ -210,19 +166,11 @@ fn missing_root_is_exit_2_and_leaves_the_database_untouched() {
     let doc = json.json();
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["error"]["code"], "root-not-found");
-    assert!(
-        doc["error"]["message"]
-            .as_str()
-            .expect("message")
-            .contains("no-such-dir")
-    );
+    assert!(doc["error"]["message"].as_str().expect("message").contains("no-such-dir"));
 
     let fresh = Project::new();
     assert_eq!(fresh.sm(&["scan", "nope"]).code, 2);
-    assert!(
-        !fresh.db().exists(),
-        "a failed scan must not create a database"
-    );
+    assert!(!fresh.db().exists(), "a failed scan must not create a database");
 }
 
 #[test]
@@ -252,12 +200,8 @@ fn ignore_rules_apply_and_hidden_dirs_are_walked() {
         .write(".skillmapignore", "private/\n")
         .write(".skill-map/settings.json", "{\"ignore\": [\"drafts/\"]}\n");
     let doc = p.sm(&["scan", "--json", "--dry-run"]).json();
-    let paths: Vec<&str> = doc["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["path"].as_str().expect("p"))
-        .collect();
+    let paths: Vec<&str> =
+        doc["nodes"].as_array().expect("nodes").iter().map(|n| n["path"].as_str().expect("p")).collect();
     assert_eq!(paths, vec![".claude/skills/a/SKILL.md", "keep.md"]);
 }
 
@@ -275,16 +219,8 @@ fn recovered_frontmatter_keeps_the_node_and_warns_with_the_line() {
     assert_eq!(node["kind"], "agent");
     assert_eq!(node["frontmatter"]["name"], "helper");
     assert_eq!(node["frontmatter"]["argument-hint"], "[file] | all");
-    assert!(
-        node["description"]
-            .as_str()
-            .expect("description")
-            .starts_with("Use this agent when: things break.")
-    );
-    assert!(
-        node["frontmatter"].get("user").is_none(),
-        "no keys invented from example blocks"
-    );
+    assert!(node["description"].as_str().expect("description").starts_with("Use this agent when: things break."));
+    assert!(node["frontmatter"].get("user").is_none(), "no keys invented from example blocks");
     let issue = doc["issues"]
         .as_array()
         .expect("issues")
@@ -298,12 +234,7 @@ fn recovered_frontmatter_keeps_the_node_and_warns_with_the_line() {
     let strict = p.sm(&["scan", "--strict", "--json"]);
     assert_eq!(strict.code, 1);
     let doc = strict.json();
-    let recovered = doc["issues"]
-        .as_array()
-        .expect("issues")
-        .iter()
-        .find(|i| i["data"]["line"] == 3)
-        .expect("issue");
+    let recovered = doc["issues"].as_array().expect("issues").iter().find(|i| i["data"]["line"] == 3).expect("issue");
     assert_eq!(recovered["severity"], "error");
 }
 
@@ -314,10 +245,7 @@ fn large_binary_and_non_utf8_files_are_reported_not_fatal() {
         .write("binary.md", b"\x00\x01\x02binary")
         .write("latin1.md", b"caf\xe9\n")
         .write("ok.md", "# ok\n")
-        .write(
-            ".skill-map/settings.json",
-            "{\"scan\": {\"maxFileSizeBytes\": 1000}}\n",
-        );
+        .write(".skill-map/settings.json", "{\"scan\": {\"maxFileSizeBytes\": 1000}}\n");
     let run = p.sm(&["scan", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = run.json();
@@ -328,11 +256,7 @@ fn large_binary_and_non_utf8_files_are_reported_not_fatal() {
         .expect("issues")
         .iter()
         .map(|i| {
-            (
-                i["nodeIds"][0].as_str().expect("n"),
-                i["ruleId"].as_str().expect("r"),
-                i["severity"].as_str().expect("s"),
-            )
+            (i["nodeIds"][0].as_str().expect("n"), i["ruleId"].as_str().expect("r"), i["severity"].as_str().expect("s"))
         })
         .collect();
     assert_eq!(
@@ -348,10 +272,7 @@ fn large_binary_and_non_utf8_files_are_reported_not_fatal() {
 #[test]
 fn broken_frontmatter_reference_is_a_warning_and_error_issues_exit_1() {
     let p = Project::new();
-    p.write(
-        "notes/a.md",
-        "---\nname: a\nmetadata:\n  requires: [notes/missing.md]\n---\n",
-    );
+    p.write("notes/a.md", "---\nname: a\nmetadata:\n  requires: [notes/missing.md]\n---\n");
     let run = p.sm(&["scan", "--json"]);
     assert_eq!(run.code, 0);
     let doc = run.json();
@@ -362,21 +283,14 @@ fn broken_frontmatter_reference_is_a_warning_and_error_issues_exit_1() {
     p.write("notes/b.md", "---\nname: b\ndescription: x\n");
     let strict = p.sm(&["scan", "--strict"]);
     assert_eq!(strict.code, 1, "{}", strict.stdout);
-    assert!(
-        strict.stdout.contains("frontmatter-malformed"),
-        "{}",
-        strict.stdout
-    );
+    assert!(strict.stdout.contains("frontmatter-malformed"), "{}", strict.stdout);
     assert_eq!(p.db_count("scan_nodes"), 2);
 }
 
 #[test]
 fn invalid_settings_are_exit_2_naming_the_file() {
     let p = Project::new();
-    p.claude_project().write(
-        ".skill-map/settings.json",
-        "{\"scan\": {\"maxFileSizeBytes\": \"big\"}}\n",
-    );
+    p.claude_project().write(".skill-map/settings.json", "{\"scan\": {\"maxFileSizeBytes\": \"big\"}}\n");
     let run = p.sm(&["scan"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("settings.json"), "{}", run.stderr);
@@ -395,29 +309,20 @@ fn json_written_to_a_pipe_is_complete() {
         p.write(&format!(".claude/skills/s{i:04}/SKILL.md"), format!("---\nname: s{i:04}\ndescription: Skill number {i} that does a thing.\n---\n\n# Skill {i}\n\nSome body text for skill {i}.\n"));
     }
     let direct = p.sm(&["scan", "--json", "--no-tokens", "--dry-run"]);
-    assert!(
-        direct.stdout.len() > 256 * 1024,
-        "needs to exceed several pipe buffers"
-    );
+    assert!(direct.stdout.len() > 256 * 1024, "needs to exceed several pipe buffers");
     let doc = direct.json();
     assert_eq!(doc["stats"]["nodesCount"], 1500);
     // Through a real pipe into another process; the reference truncated this at 64 KiB.
     let piped = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "'{SM}' scan --json --no-tokens --dry-run | cat > piped.json"
-        ))
+        .arg(format!("'{SM}' scan --json --no-tokens --dry-run | cat > piped.json"))
         .current_dir(&p.root)
         .env("HOME", &p.home)
         .status()
         .expect("sh");
     assert!(piped.success());
     let text = std::fs::read_to_string(p.root.join("piped.json")).expect("piped output");
-    assert!(
-        text.len() > 256 * 1024 && text.ends_with("}\n"),
-        "truncated at {} bytes",
-        text.len()
-    );
+    assert!(text.len() > 256 * 1024 && text.ends_with("}\n"), "truncated at {} bytes", text.len());
     let piped_doc: Value = serde_json::from_str(&text).expect("complete JSON through a pipe");
     assert_eq!(piped_doc["nodes"], doc["nodes"]);
 }
@@ -437,13 +342,7 @@ fn progress_ndjson_events_have_the_envelope() {
         .collect();
     assert_eq!(events.first().expect("events")["type"], "scan.started");
     assert_eq!(events.last().expect("events")["type"], "scan.completed");
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e["type"] == "scan.progress")
-            .count(),
-        4
-    );
+    assert_eq!(events.iter().filter(|e| e["type"] == "scan.progress").count(), 4);
     for e in &events {
         for key in ["type", "timestamp", "runId", "jobId", "data"] {
             assert!(e.get(key).is_some(), "{key} missing in {e}");
@@ -468,22 +367,15 @@ fn global_scope_scans_the_agent_home() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = run.json();
     assert_eq!(doc["scope"], "global");
-    let kinds: Vec<&str> = doc["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["kind"].as_str().expect("k"))
-        .collect();
+    let kinds: Vec<&str> =
+        doc["nodes"].as_array().expect("nodes").iter().map(|n| n["kind"].as_str().expect("k")).collect();
     assert_eq!(kinds, vec!["agent", "command", "skill"]);
     assert!(p.home.join(".skill-map/skill-map.db").exists());
     assert!(!p.db().exists());
     // The env var selects the same scope.
     let mut cmd = p.command(SM, &["scan", "--json", "--dry-run"]);
     let out = cmd.env("SKILL_MAP_SCOPE", "global").output().expect("run");
-    assert_eq!(
-        serde_json::from_slice::<Value>(&out.stdout).expect("json")["scope"],
-        "global"
-    );
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).expect("json")["scope"], "global");
 }
 
 #[test]
@@ -491,17 +383,10 @@ fn db_flag_and_env_choose_the_database() {
     let p = Project::new();
     p.claude_project();
     let custom = p.home.join("custom.db");
-    assert_eq!(
-        p.sm(&["scan", "--db", custom.to_str().expect("utf8")]).code,
-        0
-    );
+    assert_eq!(p.sm(&["scan", "--db", custom.to_str().expect("utf8")]).code, 0);
     assert_eq!(db_count(&custom, "scan_nodes"), 4);
     let from_env = p.home.join("env.db");
-    let out = p
-        .command(SM, &["scan"])
-        .env("SKILL_MAP_DB", &from_env)
-        .output()
-        .expect("run");
+    let out = p.command(SM, &["scan"]).env("SKILL_MAP_DB", &from_env).output().expect("run");
     assert!(out.status.success());
     assert_eq!(db_count(&from_env, "scan_nodes"), 4);
     assert!(!p.db().exists());
@@ -511,11 +396,7 @@ fn db_flag_and_env_choose_the_database() {
 fn json_env_var_switches_output() {
     let p = Project::new();
     p.claude_project();
-    let out = p
-        .command(SM, &["version"])
-        .env("SKILL_MAP_JSON", "1")
-        .output()
-        .expect("run");
+    let out = p.command(SM, &["version"]).env("SKILL_MAP_JSON", "1").output().expect("run");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["dbSchema"], Value::Null);
     assert_eq!(doc["spec"], "0.1.0");
@@ -549,66 +430,27 @@ fn help_is_generated_in_three_formats() {
     assert!(bare.stdout.contains("Usage: sm"), "{}", bare.stdout);
     assert_eq!(p.sm(&["--help"]).code, 0);
     let json = p.sm(&["help", "--format", "json"]).json();
-    let verbs: Vec<&str> = json["verbs"]
-        .as_array()
-        .expect("verbs")
-        .iter()
-        .map(|v| v["name"].as_str().expect("n"))
-        .collect();
+    let verbs: Vec<&str> =
+        json["verbs"].as_array().expect("verbs").iter().map(|v| v["name"].as_str().expect("n")).collect();
     for verb in ["init", "scan", "version", "help", "conformance run"] {
         assert!(verbs.contains(&verb), "{verb} missing: {verbs:?}");
     }
-    let globals: Vec<&str> = json["globalFlags"]
-        .as_array()
-        .expect("g")
-        .iter()
-        .filter_map(|f| f["long"].as_str())
-        .collect();
-    for flag in [
-        "--global",
-        "--json",
-        "--verbose",
-        "--quiet",
-        "--no-color",
-        "--db",
-    ] {
+    let globals: Vec<&str> =
+        json["globalFlags"].as_array().expect("g").iter().filter_map(|f| f["long"].as_str()).collect();
+    for flag in ["--global", "--json", "--verbose", "--quiet", "--no-color", "--db"] {
         assert!(globals.contains(&flag), "{flag} missing: {globals:?}");
     }
-    let scan = json["verbs"]
-        .as_array()
-        .expect("verbs")
-        .iter()
-        .find(|v| v["name"] == "scan")
-        .expect("scan");
-    let flags: Vec<&str> = scan["flags"]
-        .as_array()
-        .expect("f")
-        .iter()
-        .filter_map(|f| f["long"].as_str())
-        .collect();
-    assert_eq!(
-        flags,
-        vec![
-            "--dry-run",
-            "--no-tokens",
-            "--allow-empty",
-            "--strict",
-            "--profile"
-        ]
-    );
+    let scan = json["verbs"].as_array().expect("verbs").iter().find(|v| v["name"] == "scan").expect("scan");
+    let flags: Vec<&str> = scan["flags"].as_array().expect("f").iter().filter_map(|f| f["long"].as_str()).collect();
+    assert_eq!(flags, vec!["--dry-run", "--no-tokens", "--allow-empty", "--strict", "--profile"]);
     let md = p.sm(&["help", "scan", "--format", "md"]);
-    assert!(
-        md.stdout.contains("## `sm scan`") && md.stdout.contains("`--allow-empty`"),
-        "{}",
-        md.stdout
-    );
+    assert!(md.stdout.contains("## `sm scan`") && md.stdout.contains("`--allow-empty`"), "{}", md.stdout);
     let human = p.sm(&["help", "init"]);
     assert!(human.stdout.contains("--no-scan"), "{}", human.stdout);
     let unknown = p.sm(&["help", "scna"]);
     assert_eq!(unknown.code, 5);
     assert!(
-        unknown.stderr.contains("did you mean \"scan\"")
-            || unknown.stderr.contains("did you mean scan"),
+        unknown.stderr.contains("did you mean \"scan\"") || unknown.stderr.contains("did you mean scan"),
         "{}",
         unknown.stderr
     );
@@ -632,13 +474,7 @@ fn unknown_verbs_and_flags_are_exit_2_with_suggestions() {
 fn skill_map_alias_is_the_same_tool() {
     let p = Project::new();
     p.claude_project();
-    let out = p
-        .command(
-            env!("CARGO_BIN_EXE_skill-map"),
-            &["scan", "--json", "--dry-run"],
-        )
-        .output()
-        .expect("run");
+    let out = p.command(env!("CARGO_BIN_EXE_skill-map"), &["scan", "--json", "--dry-run"]).output().expect("run");
     assert!(out.status.success());
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["stats"]["nodesCount"], 4);
@@ -650,22 +486,11 @@ fn conformance_run_passes_every_embedded_case() {
     let run = p.sm(&["conformance", "run"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("PASS basic-scan"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("PASS kernel-empty-boot"),
-        "{}",
-        run.stdout
-    );
-    let cases =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/conformance/cases"))
-            .expect("cases dir")
-            .count();
-    assert!(
-        run.stdout
-            .trim_end()
-            .ends_with(&format!("{cases} passed, 0 failed")),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("PASS kernel-empty-boot"), "{}", run.stdout);
+    let cases = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/conformance/cases"))
+        .expect("cases dir")
+        .count();
+    assert!(run.stdout.trim_end().ends_with(&format!("{cases} passed, 0 failed")), "{}", run.stdout);
 }
 
 #[test]
@@ -681,21 +506,9 @@ fn conformance_run_fails_loudly_on_bad_cases_and_failed_assertions() {
     let run = p.sm(&["conformance", "run", "--dir", "suite"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("FAIL wrong-count"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("assertion 0 (json-path)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        !run.stdout.contains("assertion 1"),
-        "glob file-exists passes: {}",
-        run.stdout
-    );
-    assert!(
-        !run.stdout.contains("assertion 2"),
-        "stderr-matches passes: {}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("assertion 0 (json-path)"), "{}", run.stdout);
+    assert!(!run.stdout.contains("assertion 1"), "glob file-exists passes: {}", run.stdout);
+    assert!(!run.stdout.contains("assertion 2"), "stderr-matches passes: {}", run.stdout);
 
     p.write(
         "suite/cases/odd.json",
@@ -703,12 +516,7 @@ fn conformance_run_fails_loudly_on_bad_cases_and_failed_assertions() {
     );
     let run = p.sm(&["conformance", "run", "--dir", "suite"]);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("unknown assertion type \"stdout-equals\""),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("unknown assertion type \"stdout-equals\""), "{}", run.stderr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,9 +524,7 @@ fn conformance_run_fails_loudly_on_bad_cases_and_failed_assertions() {
 // ---------------------------------------------------------------------------------------------
 
 fn corpus(name: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpora")
-        .join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora").join(name);
     dir.is_dir().then_some(dir)
 }
 
@@ -730,44 +536,17 @@ fn scans_a_real_corpus_and_persists_every_node() {
     };
     let p = Project::new();
     let db = p.home.join("corpus.db");
-    let run = p.sm(&[
-        "scan",
-        dir.to_str().expect("utf8"),
-        "--json",
-        "--no-tokens",
-        "--db",
-        db.to_str().expect("utf8"),
-    ]);
-    assert!(
-        run.code == 0 || run.code == 1,
-        "crash or operational error: {}",
-        run.stderr
-    );
+    let run = p.sm(&["scan", dir.to_str().expect("utf8"), "--json", "--no-tokens", "--db", db.to_str().expect("utf8")]);
+    assert!(run.code == 0 || run.code == 1, "crash or operational error: {}", run.stderr);
     let doc = run.json();
     validate("scan-result.schema.json", &doc);
     let md_files = walk_md(&dir);
     let nodes = doc["stats"]["nodesCount"].as_i64().expect("n");
-    assert_eq!(
-        nodes as usize, md_files,
-        "every Markdown file becomes a node"
-    );
+    assert_eq!(nodes as usize, md_files, "every Markdown file becomes a node");
     assert_eq!(db_count(&db, "scan_nodes"), nodes);
-    assert_eq!(
-        db_count(&db, "scan_links"),
-        doc["stats"]["linksCount"].as_i64().expect("n")
-    );
-    assert_eq!(
-        db_count(&db, "scan_issues"),
-        doc["stats"]["issuesCount"].as_i64().expect("n")
-    );
-    let kinds = |k: &str| {
-        doc["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .filter(|n| n["kind"] == k)
-            .count()
-    };
+    assert_eq!(db_count(&db, "scan_links"), doc["stats"]["linksCount"].as_i64().expect("n"));
+    assert_eq!(db_count(&db, "scan_issues"), doc["stats"]["issuesCount"].as_i64().expect("n"));
+    let kinds = |k: &str| doc["nodes"].as_array().expect("nodes").iter().filter(|n| n["kind"] == k).count();
     assert!(kinds("agent") > 100 && kinds("skill") > 100 && kinds("command") > 50);
 }
 
@@ -777,10 +556,7 @@ fn walk_md(dir: &Path) -> usize {
         let path = entry.path();
         if path.is_dir() {
             n += walk_md(&path);
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("md"))
-        {
+        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("md")) {
             n += 1;
         }
     }
@@ -791,11 +567,7 @@ fn walk_md(dir: &Path) -> usize {
 fn stdout_stays_clean_when_stdin_is_closed() {
     let p = Project::new();
     p.claude_project();
-    let out = p
-        .command(SM, &["scan", "--json", "--dry-run"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let out = p.command(SM, &["scan", "--json", "--dry-run"]).stdin(Stdio::null()).output().expect("run");
     assert!(out.status.success());
     serde_json::from_slice::<Value>(&out.stdout).expect("only JSON on stdout");
 }

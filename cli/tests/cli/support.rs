@@ -21,8 +21,7 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -33,11 +32,7 @@ impl Project {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&root).expect("mkdir");
         std::fs::create_dir_all(&home).expect("mkdir");
-        Self {
-            _dir: dir,
-            root,
-            home,
-        }
+        Self { _dir: dir, root, home }
     }
 
     pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> &Self {
@@ -53,23 +48,12 @@ impl Project {
 
     pub fn command(&self, bin: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .current_dir(&self.root)
-            .env("HOME", &self.home);
-        for var in [
-            "SKILL_MAP_SCOPE",
-            "SKILL_MAP_JSON",
-            "SKILL_MAP_DB",
-            "SKILL_MAP_PROGRESS",
-            "NO_COLOR",
-        ] {
+        cmd.args(args).current_dir(&self.root).env("HOME", &self.home);
+        for var in ["SKILL_MAP_SCOPE", "SKILL_MAP_JSON", "SKILL_MAP_DB", "SKILL_MAP_PROGRESS", "NO_COLOR"] {
             cmd.env_remove(var);
         }
-        for var in [
-            "SKILL_MAP_DISABLE_ALL_ADAPTERS",
-            "SKILL_MAP_DISABLE_ALL_DETECTORS",
-            "SKILL_MAP_DISABLE_ALL_RULES",
-        ] {
+        for var in ["SKILL_MAP_DISABLE_ALL_ADAPTERS", "SKILL_MAP_DISABLE_ALL_DETECTORS", "SKILL_MAP_DISABLE_ALL_RULES"]
+        {
             cmd.env_remove(var);
         }
         cmd
@@ -106,8 +90,7 @@ impl Project {
 
 pub fn db_count(db: &Path, table: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("open db");
-    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .expect("count")
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).expect("count")
 }
 
 pub fn validate(schema: &str, value: &Value) {
@@ -131,40 +114,23 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// A project holding the spec's `rich` fixture, scanned into its database.
 pub fn rich_project() -> Project {
     let p = Project::new();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/conformance/fixtures/rich"),
-        &p.root,
-    );
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/conformance/fixtures/rich"), &p.root);
     let scan = p.sm(&["scan"]);
-    assert_eq!(
-        scan.code, 1,
-        "the rich fixture has one error issue: {}",
-        scan.stderr
-    );
+    assert_eq!(scan.code, 1, "the rich fixture has one error issue: {}", scan.stderr);
     p
 }
 
 /// Compares `actual` with `tests/golden/<name>`; `UPDATE_GOLDEN=1` rewrites the file.
 pub fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden");
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden file {}; run with UPDATE_GOLDEN=1",
-            path.display()
-        )
-    });
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {}; run with UPDATE_GOLDEN=1", path.display()));
     if expected != actual {
-        let first = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
+        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(0);
         panic!(
             "{name} differs from its golden file at line {}:\n  expected: {:?}\n  actual:   {:?}\n(UPDATE_GOLDEN=1 to accept)",
             first + 1,
