@@ -1,7 +1,7 @@
 //! The `slash` detector: `/command` and `/plugin:command` invocations in prose → `invokes`, medium.
 //!
-//! A `/` counts when it starts a word — at the start of a line or after whitespace or `( [ { " “ ‘ *
-//! > , ;` (not inside a Markdown link's `](`) — so `a/b`, `10%/yr`, `$/year` and `(s)/mask` are not
+//! A `/` counts when it starts a word — at the start of a line or after whitespace or one of
+//! `( [ { " “ ‘ * > , ;` (not inside a Markdown link's `](`) — so `a/b`, `10%/yr`, `$/year` and `(s)/mask` are not
 //! commands. It must be followed by a name (`[A-Za-z0-9][A-Za-z0-9_-]*`, at least two characters, not
 //! all digits) and optionally `:name`, and not start a path (`/usr/bin`, `/file.md`) or a call
 //! (`/mask(s)`). Well-known root directories (`/etc`, `/tmp`, …) are not commands. Code is skipped.
