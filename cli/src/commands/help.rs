@@ -140,7 +140,10 @@ fn flag_label(a: &Arg) -> String {
 fn md_table(args: Vec<&Arg>) -> String {
     let mut s = String::from("| flag | description |\n|---|---|\n");
     for a in args {
-        let help = a.get_help().map(|h| h.to_string()).unwrap_or_default().replace('|', "\\|");
+        let mut help = a.get_help().map(|h| h.to_string()).unwrap_or_default().replace('|', "\\|");
+        if let Some(env) = a.get_env().filter(|_| !help.contains("env:")) {
+            help.push_str(&format!(" [env: {}]", env.to_string_lossy()));
+        }
         s.push_str(&format!("| `{}` | {help} |\n", flag_label(a)));
     }
     s

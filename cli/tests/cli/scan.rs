@@ -571,3 +571,17 @@ fn stdout_stays_clean_when_stdin_is_closed() {
     assert!(out.status.success());
     serde_json::from_slice::<Value>(&out.stdout).expect("only JSON on stdout");
 }
+
+#[test]
+fn the_committed_cli_reference_is_generated_from_the_definitions() {
+    let p = Project::new();
+    let md = p.sm(&["help", "--format", "md"]);
+    assert_eq!(md.code, 0);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli-reference.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &md.stdout).expect("write");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).expect("docs/cli-reference.md exists");
+    assert!(committed == md.stdout, "docs/cli-reference.md is stale: run UPDATE_GOLDEN=1 cargo test");
+}
