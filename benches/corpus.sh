@@ -17,10 +17,11 @@ measure() { # label, extra flags...
     for _ in $(seq "$runs"); do
         rm -f "$work"/bench.db*
         local out
-        out="$( { /usr/bin/time -f '%e %M' "$sm" scan "$corpus" --db "$work/bench.db" -q "$@" >/dev/null; } 2>&1 | tail -1 )"
+        # Exit 1 only means the corpus has error-severity issues; time the run either way.
+        out="$( { /usr/bin/time -f '%e %M' "$sm" scan "$corpus" --db "$work/bench.db" -q "$@" >/dev/null || true; } 2>&1 | tail -1 )"
         walls+=("${out% *}")
         local r="${out#* }"
-        (( r > rss )) && rss="$r"
+        if (( r > rss )); then rss="$r"; fi
     done
     local median
     median="$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"

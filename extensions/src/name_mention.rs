@@ -8,16 +8,16 @@
 //! - at least 6 characters, made of `[A-Za-z0-9_:-]`, with at least one `-`, `_` or `:` and a letter;
 //! - not a common hyphenated English word (`follow-up`, `real-time`, `step-by-step`, …).
 //!
-//! A match must stand alone: not preceded by a letter, digit, `_`, `-`, `/`, `@`, `.`, `:` or `\`
-//! (slash commands and @-mentions have their own detectors), and not followed by an identifier
-//! character, `/`, or a `.` that continues a file name. Matching is ASCII case-insensitive, longest
-//! name first; self-mentions are ignored; one link per mentioned node per source. Code is skipped.
-//! The target is the node's path when exactly one node has the name, else the name itself.
+//! Prose is split into identifier-like tokens (`[A-Za-z0-9_:-]+`, trailing `:`, `-`, `_` dropped);
+//! a token that contains a separator is looked up, ASCII case-insensitively, among the names. A
+//! token must stand alone: not preceded by `/`, `@`, `.` or `\` (slash commands and @-mentions
+//! have their own detectors) and not followed by `/`, `\` or a `.` that continues a file name
+//! (`code-reviewer.md`). Self-mentions are ignored; one link per mentioned node per source. Code is
+//! skipped. The target is the node's path when exactly one node has the name, else the name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind};
 use sm_kernel::model::{Confidence, Link, LinkKind};
 use sm_kernel::node_index::NodeIndex;
@@ -68,13 +68,8 @@ const COMMON_COMPOUNDS: &[&str] = &[
 /// The built-in name mention detector.
 #[derive(Default)]
 pub struct NameMention {
-    matcher: RwLock<Option<Arc<Matcher>>>,
-}
-
-struct Matcher {
-    automaton: AhoCorasick,
-    /// Per pattern: (name as written, target).
-    targets: Vec<(String, String)>,
+    /// Lowercase name → target, rebuilt for every scan.
+    names: RwLock<Option<Arc<HashMap<String, String>>>>,
 }
 
 impl Detector for NameMention {
@@ -88,33 +83,36 @@ impl Detector for NameMention {
     }
 
     fn begin_scan(&self, index: &NodeIndex) {
-        let matcher = build_matcher(index).map(Arc::new);
-        if let Ok(mut slot) = self.matcher.write() {
-            *slot = matcher;
+        let names = build_names(index);
+        if let Ok(mut slot) = self.names.write() {
+            *slot = (!names.is_empty()).then(|| Arc::new(names));
         }
     }
 
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
-        let Some(matcher) = self.matcher.read().ok().and_then(|m| m.clone()) else {
+        let Some(names) = self.names.read().ok().and_then(|m| m.clone()) else {
             return Vec::new();
         };
         let prose = ctx.prose;
         let lines = BodyLines::new(prose, ctx.body_start_line);
         let mut seen = BTreeSet::new();
         let mut links = Vec::new();
-        for m in matcher.automaton.find_iter(prose) {
-            let (start, end) = (m.start(), m.end());
-            if !stands_alone(prose, start, end) {
+        let mut lower = String::new();
+        for (start, end) in tokens(prose) {
+            let token = &prose[start..end];
+            if token.len() < 6 || !token.contains(['-', '_', ':']) || !stands_alone(prose, start, end) {
                 continue;
             }
-            let (_, target) = &matcher.targets[m.pattern().as_usize()];
+            lower.clear();
+            lower.extend(token.chars().map(|c| c.to_ascii_lowercase()));
+            let Some(target) = names.get(lower.as_str()) else { continue };
             if target == &ctx.node.path || !seen.insert(target.clone()) {
                 continue;
             }
             links.push(triggered_link(
                 &ctx.node.path,
                 target,
-                &prose[start..end],
+                token,
                 LinkKind::Mentions,
                 Confidence::Low,
                 ID,
@@ -123,6 +121,31 @@ impl Detector for NameMention {
         }
         links
     }
+}
+
+/// Byte ranges of `[A-Za-z0-9_:-]+` runs, without trailing `:`, `-`, `_`.
+fn tokens(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = s.as_bytes();
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-');
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() && !is_token(bytes[i]) {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            return None;
+        }
+        let start = i;
+        while i < bytes.len() && is_token(bytes[i]) {
+            i += 1;
+        }
+        let mut end = i;
+        while end > start && matches!(bytes[end - 1], b':' | b'-' | b'_') {
+            end -= 1;
+        }
+        Some((start, end))
+    })
+    .filter(|(start, end)| end > start)
 }
 
 /// Whether a name qualifies as a mention target (see the module docs).
@@ -136,38 +159,29 @@ pub fn is_mentionable(name: &str) -> bool {
         && !COMMON_COMPOUNDS.contains(&name.to_ascii_lowercase().as_str())
 }
 
-fn build_matcher(index: &NodeIndex) -> Option<Matcher> {
+fn build_names(index: &NodeIndex) -> HashMap<String, String> {
     let mut by_name: std::collections::BTreeMap<String, BTreeSet<String>> = std::collections::BTreeMap::new();
     for (name, path, kind) in index.named_nodes() {
         if matches!(kind.as_str(), "skill" | "agent" | "command") && is_mentionable(name) {
             by_name.entry(name.to_ascii_lowercase()).or_default().insert(path.clone());
         }
     }
-    if by_name.is_empty() {
-        return None;
-    }
-    let targets: Vec<(String, String)> = by_name
+    by_name
         .into_iter()
         .map(|(name, paths)| {
             let target = if paths.len() == 1 { paths.into_iter().next().unwrap_or_default() } else { name.clone() };
             (name, target)
         })
-        .collect();
-    let automaton = AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostLongest)
-        .build(targets.iter().map(|(n, _)| n.as_str()))
-        .ok()?;
-    Some(Matcher { automaton, targets })
+        .collect()
 }
 
 fn stands_alone(s: &str, start: usize, end: usize) -> bool {
-    if char_before(s, start).is_some_and(|c| c.is_alphanumeric() || "_-/@.:\\".contains(c)) {
+    if char_before(s, start).is_some_and(|c| "/@.\\".contains(c)) {
         return false;
     }
     match char_at(s, end) {
-        Some(c) if c.is_alphanumeric() || "_-/\\".contains(c) => false,
-        Some('.' | ':') => !char_at(s, end + 1).is_some_and(|c| c.is_alphanumeric()),
+        Some('/' | '\\') => false,
+        Some('.') => !char_at(s, end + 1).is_some_and(|c| c.is_alphanumeric()),
         _ => true,
     }
 }

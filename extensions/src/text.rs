@@ -24,19 +24,22 @@ pub fn ident_len(s: &str, i: usize) -> usize {
     s[i..].find(|c: char| !is_ident(c)).unwrap_or(s.len() - i)
 }
 
-/// Converts a byte offset of the body into a 1-based file line.
-pub struct BodyLines {
-    index: LineIndex,
+/// Converts a byte offset of the body into a 1-based file line. The line index is built on the
+/// first lookup: most bodies have nothing a given detector reports.
+pub struct BodyLines<'a> {
+    body: &'a str,
+    index: std::cell::OnceCell<LineIndex>,
     first_line: u64,
 }
 
-impl BodyLines {
-    pub fn new(body: &str, body_start_line: u64) -> Self {
-        Self { index: LineIndex::new(body), first_line: body_start_line }
+impl<'a> BodyLines<'a> {
+    pub fn new(body: &'a str, body_start_line: u64) -> Self {
+        Self { body, index: std::cell::OnceCell::new(), first_line: body_start_line }
     }
 
     pub fn location(&self, offset: usize) -> Location {
-        Location { line: self.first_line + self.index.line(offset) - 1, column: None, offset: None }
+        let index = self.index.get_or_init(|| LineIndex::new(self.body));
+        Location { line: self.first_line + index.line(offset) - 1, column: None, offset: None }
     }
 }
 
