@@ -47,6 +47,12 @@ pub struct GlobalArgs {
     /// Override a config key for this run (repeatable), e.g. --config scan.strict=true
     #[arg(long = "config", value_name = "KEY=VALUE", global = true)]
     pub config: Vec<String>,
+    /// Look for plugins only in this directory (repeatable) instead of .skill-map/plugins and ~/.skill-map/plugins
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    pub plugin_dir: Vec<PathBuf>,
+    /// Do not load any plugin
+    #[arg(long = "no-plugins", global = true)]
+    pub no_plugins: bool,
 }
 
 /// How progress is reported on stderr.
@@ -87,9 +93,82 @@ pub enum Verb {
     /// Maintain the database: reset, backup, restore, dump, migrate
     #[command(subcommand)]
     Db(DbVerb),
+    /// Manage plugins: list, show, enable, disable, doctor, check
+    #[command(subcommand)]
+    Plugins(PluginsVerb),
+    /// List and run actions (from plugins)
+    #[command(subcommand)]
+    Actions(ActionsVerb),
+    /// List and run audits over the stored graph
+    #[command(subcommand)]
+    Audit(AuditVerb),
     /// Run the declarative conformance cases of the spec
     #[command(subcommand)]
     Conformance(ConformanceVerb),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsVerb {
+    /// Every discovered plugin with its status
+    List,
+    /// One plugin: manifest, status, extensions
+    Show {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Enable a plugin (stored in the database; beats settings)
+    Enable {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Disable a plugin (stored in the database; beats settings)
+    Disable {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Load every plugin and report problems (exit 1 if any)
+    Doctor,
+    /// Check a plugin directory or library the way sm will use it (runs in a child process)
+    Check {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Run the checks in this process (used by the child process)
+        #[arg(long, hide = true)]
+        in_process: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionsVerb {
+    /// Every registered action
+    List,
+    /// One action
+    Show {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Run a local action on one node of the stored graph
+    Run {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The node to run it on
+        #[arg(short = 'n', long = "node", value_name = "PATH")]
+        node: String,
+        /// Input for the action, as a JSON object
+        #[arg(long, value_name = "JSON", default_value = "{}")]
+        input: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditVerb {
+    /// Every registered audit
+    List,
+    /// Run an audit over the stored graph and print its report
+    Run {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
 }
 
 /// Columns `sm list` can sort by.

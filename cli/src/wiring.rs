@@ -86,3 +86,173 @@ pub fn restore_database(src: &Path, dest: &Path) -> Result<u32, CliError> {
 pub fn delete_database(path: &Path) -> Result<Vec<std::path::PathBuf>, CliError> {
     sm_adapter_sqlite::delete_database(path).map_err(|e| storage_error(path, &e))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Extensions: built-ins plus plugins
+// ---------------------------------------------------------------------------------------------
+
+use sm_adapter_plugin_loader::DirectoryPluginLoader;
+use sm_kernel::ports::{DiscoveredPlugin, PluginLoadRequest, PluginLoaderPort, PluginStatus};
+
+use crate::args::GlobalArgs;
+use crate::settings::{ScopeContext, Settings};
+
+/// The registry of this run and what became of every plugin.
+pub struct Extensions {
+    pub registry: Registry,
+    pub plugins: Vec<DiscoveredPlugin>,
+}
+
+/// Where plugins are looked for: `--plugin-dir`, else `<project>/.skill-map/plugins` and
+/// `~/.skill-map/plugins` (global scope: the user directory only).
+pub fn plugin_dirs(ctx: &ScopeContext, global: &GlobalArgs) -> Vec<String> {
+    if !global.plugin_dir.is_empty() {
+        return global.plugin_dir.iter().map(|p| p.display().to_string()).collect();
+    }
+    let mut dirs = Vec::new();
+    if ctx.scope == sm_kernel::model::Scope::Project {
+        dirs.push(ctx.state_dir().join("plugins").display().to_string());
+    }
+    if let Some(home) = &ctx.home {
+        let user = home.join(".skill-map/plugins").display().to_string();
+        if !dirs.contains(&user) {
+            dirs.push(user);
+        }
+    }
+    dirs
+}
+
+/// Plugin toggles: settings `plugins.<id>.enabled`, overridden by the database (`sm plugins enable`).
+pub fn plugin_toggles(settings: &Settings, db: &Path) -> Result<std::collections::BTreeMap<String, bool>, CliError> {
+    let mut toggles = std::collections::BTreeMap::new();
+    if let Some(map) = settings.get("plugins").and_then(|v| v.as_object()) {
+        for (id, cfg) in map {
+            if let Some(enabled) = cfg.get("enabled").and_then(|v| v.as_bool()) {
+                toggles.insert(id.clone(), enabled);
+            }
+        }
+    }
+    if let Some(storage) = open_admin(db)? {
+        toggles.extend(storage.plugin_toggles().map_err(|e| storage_error(db, &e))?);
+    }
+    Ok(toggles)
+}
+
+/// Loads plugins (unless `--no-plugins`) and builds the registry: plugin adapters are consulted
+/// before the built-in `claude` adapter (which claims every Markdown file); other plugin extensions
+/// run after the built-ins. Problems print one line each on stderr and never stop the command.
+pub fn extensions(ctx: &ScopeContext, global: &GlobalArgs, settings: &Settings) -> Result<Extensions, CliError> {
+    let builtins = registry();
+    if global.no_plugins {
+        return Ok(Extensions { registry: builtins, plugins: Vec::new() });
+    }
+    let db = global.db.clone().unwrap_or_else(|| ctx.default_db());
+    let request = PluginLoadRequest {
+        search_dirs: plugin_dirs(ctx, global),
+        spec_version: sm_kernel::model::SPEC_VERSION.to_owned(),
+        enabled: plugin_toggles(settings, &db)?,
+    };
+    let reporter: sm_adapter_plugin_loader::Reporter = std::sync::Arc::new(|line: &str| eprintln!("{line}"));
+    let outcome = DirectoryPluginLoader::with_reporter(reporter).load(&request);
+    let mut plugins = outcome.plugins;
+    let ext = outcome.extensions;
+    let on = |var: &str| std::env::var(var).is_ok_and(|v| v == "1");
+    let mut reg = Registry::new();
+    let mut conflicts: Vec<(String, String)> = Vec::new();
+    let mut note = |plugin: &str, r: Result<(), sm_kernel::registry::RegistryError>| {
+        if let Err(e) = r {
+            conflicts.push((plugin.to_owned(), e.to_string()));
+        }
+    };
+    for (p, a) in &ext.adapters {
+        note(p, reg.add_adapter(a.clone()));
+    }
+    for a in builtins.adapters() {
+        reg.add_adapter(a.clone()).expect("built-in adapters are unique");
+    }
+    for d in builtins.detectors() {
+        reg.add_detector(d.clone()).expect("built-in detectors are unique");
+    }
+    for r in builtins.rules() {
+        reg.add_rule(r.clone()).expect("built-in rules are unique");
+    }
+    for r in builtins.renderers() {
+        reg.add_renderer(r.clone()).expect("built-in renderers are unique");
+    }
+    for (p, d) in &ext.detectors {
+        note(p, reg.add_detector(d.clone()));
+    }
+    for (p, r) in &ext.rules {
+        note(p, reg.add_rule(r.clone()));
+    }
+    for (p, a) in &ext.actions {
+        note(p, reg.add_action(a.clone()));
+    }
+    for (p, a) in &ext.audits {
+        note(p, reg.add_audit(a.clone()));
+    }
+    for (p, r) in &ext.renderers {
+        if reg.renderers().iter().any(|b| b.format_id() == r.format_id()) {
+            note(
+                p,
+                Err(sm_kernel::registry::RegistryError::DuplicateId { kind: "renderer format", id: r.format_id() }),
+            );
+            continue;
+        }
+        note(p, reg.add_renderer(r.clone()));
+    }
+    drop(note);
+    for (plugin, reason) in conflicts {
+        if let Some(p) = plugins.iter_mut().find(|x| x.id == plugin) {
+            p.status = PluginStatus::LoadError;
+            p.status_reason = Some(format!("{reason} (its other extensions stay loaded)"));
+        }
+    }
+    for p in &plugins {
+        if !matches!(p.status, PluginStatus::Enabled | PluginStatus::Disabled) {
+            eprintln!("plugin {}: {} — {}", p.id, p.status.as_str(), p.status_reason.as_deref().unwrap_or(""));
+        }
+    }
+    let registry = reg.filtered(KindFilter {
+        no_adapters: on("SKILL_MAP_DISABLE_ALL_ADAPTERS"),
+        no_detectors: on("SKILL_MAP_DISABLE_ALL_DETECTORS"),
+        no_rules: on("SKILL_MAP_DISABLE_ALL_RULES"),
+    });
+    Ok(Extensions { registry, plugins })
+}
+
+/// Discovery only (manifest checks), for verbs that must not load libraries.
+pub fn discover_plugins(ctx: &ScopeContext, global: &GlobalArgs) -> Vec<DiscoveredPlugin> {
+    DirectoryPluginLoader::default().discover(&plugin_dirs(ctx, global))
+}
+
+/// The plugin conformance check, in this process.
+pub fn check_plugin(path: &Path) -> Vec<sm_adapter_plugin_loader::CheckLine> {
+    let fixture: sm_kernel::model::ScanResult = serde_json::from_value(serde_json::json!({
+        "schemaVersion": 1, "scannedAt": 0, "scope": "project", "roots": ["."], "adapters": ["claude"],
+        "scannedBy": null,
+        "nodes": [
+            { "path": "vault/Ideas.md", "kind": "note", "adapter": "claude", "title": "Ideas", "description": "Loose ideas.",
+              "stability": null, "version": null, "author": null, "frontmatter": { "name": "ideas" },
+              "bodyHash": "0".repeat(64), "frontmatterHash": "1".repeat(64),
+              "bytes": { "frontmatter": 12, "body": 40, "total": 52 }, "linksOutCount": 1, "linksInCount": 0, "externalRefsCount": 0 },
+            { "path": ".claude/skills/pdf/SKILL.md", "kind": "skill", "adapter": "claude", "title": "pdf", "description": "PDF.",
+              "stability": null, "version": null, "author": null, "frontmatter": { "name": "pdf", "description": "PDF." },
+              "bodyHash": "2".repeat(64), "frontmatterHash": "3".repeat(64),
+              "bytes": { "frontmatter": 30, "body": 80, "total": 110 }, "linksOutCount": 0, "linksInCount": 1, "externalRefsCount": 0 }
+        ],
+        "links": [ { "source": "vault/Ideas.md", "target": ".claude/skills/pdf/SKILL.md", "kind": "references",
+                     "confidence": "high", "sources": ["markdown-link"] } ],
+        "issues": [ { "ruleId": "broken-ref", "severity": "warn", "nodeIds": ["vault/Ideas.md"], "message": "example" } ],
+        "stats": { "filesWalked": 2, "filesSkipped": 0, "nodesCount": 2, "linksCount": 1, "issuesCount": 1, "durationMs": 0 }
+    }))
+    .expect("the built-in plugin check fixture is a valid ScanResult");
+    sm_adapter_plugin_loader::check_plugin(path, &fixture)
+}
+
+/// Stores a plugin toggle in the database (creating it if needed).
+pub fn set_plugin_enabled(db: &Path, id: &str, enabled: bool) -> Result<(), CliError> {
+    let mut storage = open_admin_create(db)?;
+    storage.migrate().map_err(|e| storage_error(db, &e))?;
+    storage.set_plugin_enabled(id, enabled, SystemClock.now_ms()).map_err(|e| storage_error(db, &e))
+}

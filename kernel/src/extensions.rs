@@ -73,6 +73,12 @@ pub trait Detector: Send + Sync {
     /// prepare per-scan state (e.g. a matcher over every node name).
     fn begin_scan(&self, _index: &NodeIndex) {}
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link>;
+    /// Detects over several nodes at once (one result per context, in order). The kernel always
+    /// calls this, in chunks; override it when a call has a fixed cost worth sharing (a plugin
+    /// crossing the ABI boundary).
+    fn detect_batch(&self, ctxs: &[DetectContext<'_>]) -> Vec<Vec<Link>> {
+        ctxs.iter().map(|c| self.detect(c)).collect()
+    }
 }
 
 /// What a rule sees: the whole graph.

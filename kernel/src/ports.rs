@@ -139,10 +139,44 @@ pub struct DiscoveredPlugin {
     pub status_reason: Option<String>,
 }
 
-/// Finds third-party plugins and checks their manifests.
+/// What to load and how to decide whether each plugin is enabled.
+#[derive(Debug, Clone, Default)]
+pub struct PluginLoadRequest {
+    /// Directories whose child directories are plugins, in priority order.
+    pub search_dirs: Vec<String>,
+    /// The spec version plugins' `specCompat` ranges are checked against.
+    pub spec_version: String,
+    /// Explicit toggles (database, then settings); absent means enabled.
+    pub enabled: std::collections::BTreeMap<String, bool>,
+}
+
+/// Extensions a plugin loader produced, ready for the registry.
+#[derive(Default, Clone)]
+pub struct PluginExtensions {
+    /// `(plugin id, extension)` pairs, so a registry conflict can be pinned on its plugin.
+    pub adapters: Vec<(String, std::sync::Arc<dyn crate::extensions::Adapter>)>,
+    pub detectors: Vec<(String, std::sync::Arc<dyn crate::extensions::Detector>)>,
+    pub rules: Vec<(String, std::sync::Arc<dyn crate::extensions::Rule>)>,
+    pub actions: Vec<(String, std::sync::Arc<dyn crate::extensions::Action>)>,
+    pub audits: Vec<(String, std::sync::Arc<dyn crate::extensions::Audit>)>,
+    pub renderers: Vec<(String, std::sync::Arc<dyn crate::extensions::Renderer>)>,
+}
+
+/// The result of a load pass: every discovered plugin with its status, and the extensions of the
+/// enabled ones.
+#[derive(Default, Clone)]
+pub struct PluginLoadOutcome {
+    pub plugins: Vec<DiscoveredPlugin>,
+    pub extensions: PluginExtensions,
+}
+
+/// Finds, checks and loads third-party plugins. A bad plugin gets a status, never an `Err`.
 pub trait PluginLoaderPort: Send + Sync {
-    /// Every plugin directory under `search_dirs`, in a deterministic order, with statuses.
+    /// Every plugin directory under `search_dirs`, in a deterministic order, with statuses from the
+    /// manifest checks alone (nothing is loaded).
     fn discover(&self, search_dirs: &[String]) -> Vec<DiscoveredPlugin>;
+    /// Discovers, checks and loads the enabled plugins.
+    fn load(&self, request: &PluginLoadRequest) -> PluginLoadOutcome;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,4 +290,8 @@ pub trait StorageAdminPort: StoragePort {
     fn dump(&self, tables: &[String]) -> Result<String, StorageError>;
     /// Every kernel migration this build knows, applied or pending.
     fn migration_status(&self) -> Result<Vec<MigrationState>, StorageError>;
+    /// Plugin toggles stored by `sm plugins enable/disable` (`config_plugins`).
+    fn plugin_toggles(&self) -> Result<std::collections::BTreeMap<String, bool>, StorageError>;
+    /// Stores a plugin toggle; `now_ms` stamps it.
+    fn set_plugin_enabled(&mut self, plugin_id: &str, enabled: bool, now_ms: u64) -> Result<(), StorageError>;
 }

@@ -595,6 +595,27 @@ impl StorageAdminPort for SqliteStorage {
         Ok(out)
     }
 
+    fn plugin_toggles(&self) -> Result<std::collections::BTreeMap<String, bool>, StorageError> {
+        if self.schema_version()? == 0 {
+            return Ok(Default::default());
+        }
+        let mut stmt =
+            self.conn.prepare("SELECT plugin_id, enabled FROM config_plugins ORDER BY plugin_id").map_err(db_err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0))).map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    fn set_plugin_enabled(&mut self, plugin_id: &str, enabled: bool, now_ms: u64) -> Result<(), StorageError> {
+        self.conn
+            .execute(
+                "INSERT INTO config_plugins (plugin_id, enabled, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(plugin_id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+                params![plugin_id, i64::from(enabled), now_ms as i64],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     fn migration_status(&self) -> Result<Vec<MigrationState>, StorageError> {
         let applied = self.schema_version()?;
         let mut runner = embedded::migrations::runner();

@@ -35,7 +35,9 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs, global_scope: bool, out: &Out
         })),
         "md" => out.print_text(&markdown(&args.query, &subset)),
         other => {
-            let registry = wiring::registry();
+            let ctx = crate::settings::ScopeContext::resolve(global_scope)?;
+            let settings = crate::settings::Settings::load_with(&ctx, &global.config)?;
+            let registry = wiring::extensions(&ctx, global, &settings)?.registry;
             let renderer = registry
                 .renderers()
                 .iter()

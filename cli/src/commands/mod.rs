@@ -1,5 +1,7 @@
 //! One module per verb, plus what the read-only verbs share.
 
+pub mod actions;
+pub mod audit;
 pub mod check;
 pub mod config;
 pub mod conformance;
@@ -9,6 +11,7 @@ pub mod graph;
 pub mod help;
 pub mod init;
 pub mod list;
+pub mod plugins;
 pub mod scan;
 pub mod show;
 pub mod version;
