@@ -201,7 +201,6 @@ pub fn extensions(ctx: &ScopeContext, global: &GlobalArgs, settings: &Settings) 
         }
         note(p, reg.add_renderer(r.clone()));
     }
-    drop(note);
     for (plugin, reason) in conflicts {
         if let Some(p) = plugins.iter_mut().find(|x| x.id == plugin) {
             p.status = PluginStatus::LoadError;

@@ -91,3 +91,17 @@ fn a_full_scan_result_round_trips_through_types_and_schema() {
     assert!(!spec::validate("scan-result.schema.json", &extra).expect("compiles").is_empty());
     assert!(serde_json::from_value::<ScanResult>(extra).is_err(), "types are closed like the schema");
 }
+
+#[test]
+fn example_plugin_manifests_match_the_schema() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).expect("examples") {
+        let manifest = entry.expect("entry").path().join("plugin.json");
+        let value: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).expect("read")).expect("json");
+        let errors = spec::validate("plugin-manifest.schema.json", &value).expect("compiles");
+        assert!(errors.is_empty(), "{}: {errors:?}", manifest.display());
+        checked += 1;
+    }
+    assert!(checked >= 6);
+}

@@ -3,5 +3,6 @@
 mod agentskills;
 mod browse;
 mod config_db;
+mod plugins;
 mod scan;
 mod support;
