@@ -18,6 +18,8 @@ use sm_kernel::model::{
 };
 use sm_kernel::ports::{MigrationInfo, StorageError, StoragePort};
 
+pub mod plugin_storage;
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
@@ -84,9 +86,14 @@ impl SqliteStorage {
         &self.path
     }
 
-    /// Raw access for adapters-level tests and `sm db` verbs living in this crate later.
+    /// Raw access for adapter-level tests and the plugin storage in this crate.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Mutable raw access (transactions), for plugin migrations.
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 }
 
