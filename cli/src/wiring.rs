@@ -141,7 +141,15 @@ pub fn plugin_toggles(settings: &Settings, db: &Path) -> Result<std::collections
 /// Loads plugins (unless `--no-plugins`) and builds the registry: plugin adapters are consulted
 /// before the built-in `claude` adapter (which claims every Markdown file); other plugin extensions
 /// run after the built-ins. Problems print one line each on stderr and never stop the command.
-pub fn extensions(ctx: &ScopeContext, global: &GlobalArgs, settings: &Settings) -> Result<Extensions, CliError> {
+///
+/// Plugins that declare storage get it on the run's database; `writable: false` (dry runs, read
+/// verbs) makes it read-only.
+pub fn extensions(
+    ctx: &ScopeContext,
+    global: &GlobalArgs,
+    settings: &Settings,
+    writable: bool,
+) -> Result<Extensions, CliError> {
     let builtins = registry();
     if global.no_plugins {
         return Ok(Extensions { registry: builtins, plugins: Vec::new() });
@@ -151,6 +159,7 @@ pub fn extensions(ctx: &ScopeContext, global: &GlobalArgs, settings: &Settings) 
         search_dirs: plugin_dirs(ctx, global),
         spec_version: sm_kernel::model::SPEC_VERSION.to_owned(),
         enabled: plugin_toggles(settings, &db)?,
+        storage: Some(std::sync::Arc::new(sm_adapter_sqlite::plugin_storage::SqlitePluginStorage::new(&db, !writable))),
     };
     let reporter: sm_adapter_plugin_loader::Reporter = std::sync::Arc::new(|line: &str| eprintln!("{line}"));
     let outcome = DirectoryPluginLoader::with_reporter(reporter).load(&request);

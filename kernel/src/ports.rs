@@ -148,6 +148,14 @@ pub struct PluginLoadRequest {
     pub spec_version: String,
     /// Explicit toggles (database, then settings); absent means enabled.
     pub enabled: std::collections::BTreeMap<String, bool>,
+    /// Storage offered to plugins that declare a mode; `None` refuses every storage call.
+    pub storage: Option<std::sync::Arc<dyn PluginStoragePort>>,
+}
+
+impl std::fmt::Debug for dyn PluginStoragePort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PluginStoragePort")
+    }
 }
 
 /// Extensions a plugin loader produced, ready for the registry.
@@ -168,6 +176,46 @@ pub struct PluginExtensions {
 pub struct PluginLoadOutcome {
     pub plugins: Vec<DiscoveredPlugin>,
     pub extensions: PluginExtensions,
+}
+
+/// A plugin's declared storage mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginStorageMode {
+    Kv,
+    Dedicated,
+}
+
+/// An error a storage call returns to a plugin: `code` is one of `key_invalid`,
+/// `value_not_serializable`, `value_too_large`, `operation_failed`, `sql_forbidden`,
+/// `outside_prefix`, `read_only`, `wrong_mode`, `unknown_method`, `bad_input`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct StorageCallError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Storage for plugins, scoped by plugin id and mode. Methods: `kv.get {key, node?}`,
+/// `kv.set {key, value, node?}`, `kv.delete {key, node?}`, `kv.list {prefix?, node?}` (mode kv);
+/// `sql.query {sql, args?}`, `sql.execute {sql, args?}` (mode dedicated).
+pub trait PluginStoragePort: Send + Sync {
+    /// Readies a plugin's storage before its first call: for `dedicated`, validates and applies
+    /// its pending migrations `(version, name, sql)`.
+    fn prepare(
+        &self,
+        plugin_id: &str,
+        mode: PluginStorageMode,
+        migrations: &[(u32, String, String)],
+    ) -> Result<(), StorageCallError>;
+
+    fn call(
+        &self,
+        plugin_id: &str,
+        mode: PluginStorageMode,
+        method: &str,
+        input: &Value,
+    ) -> Result<Value, StorageCallError>;
 }
 
 /// Finds, checks and loads third-party plugins. A bad plugin gets a status, never an `Err`.

@@ -90,7 +90,11 @@ pub fn check_plugin(path: &Path, fixture: &ScanResult) -> Vec<CheckLine> {
             },
         ));
     }
-    let unknown = (module.instantiate())(RStr::from_str("$no-such-extension"), RStr::from_str("{}"));
+    let unknown = (module.instantiate())(
+        RStr::from_str("$no-such-extension"),
+        RStr::from_str("{}"),
+        crate::host::host_for("check", None, None),
+    );
     out.push(line(
         "unknown-extension",
         match unknown {
@@ -100,7 +104,11 @@ pub fn check_plugin(path: &Path, fixture: &ScanResult) -> Vec<CheckLine> {
         },
     ));
     for (id, kind) in &exts {
-        let instance = match (module.instantiate())(RStr::from_str(id), RStr::from_str("{}")) {
+        let instance = match (module.instantiate())(
+            RStr::from_str(id),
+            RStr::from_str("{}"),
+            crate::host::host_for("check", None, None),
+        ) {
             RResult::ROk(i) => i,
             RResult::RErr(e) => {
                 out.push(line(&format!("{id}: instantiate"), Err(format!("{}: {}", e.code, e.message))));

@@ -24,12 +24,14 @@ use std::sync::Arc;
 use serde_json::Value;
 use sm_kernel::ports::{
     DiscoveredPlugin, PluginExtensions, PluginLoadOutcome, PluginLoadRequest, PluginLoaderPort, PluginStatus,
+    PluginStorageMode,
 };
 use sm_kernel::registry::is_kebab;
 use sm_plugin_abi::abi_stable::std_types::RStr;
 use sm_plugin_abi::{ExtKind, PROTOCOL_VERSION, ROOT_MODULE_SYMBOL};
 
 mod check;
+mod host;
 mod wrappers;
 
 pub use check::{CheckLine, check_plugin};
@@ -104,10 +106,7 @@ impl DirectoryPluginLoader {
         }
         let module = match sm_plugin_abi::load_root_module(&path) {
             Ok(m) => m,
-            Err(e) => {
-                let reason = format!("{library} was built against another plugin ABI or is damaged: {e}");
-                return set(&mut c.plugin, PluginStatus::LoadError, reason.lines().next().unwrap_or("").to_owned());
-            }
+            Err(e) => return set(&mut c.plugin, PluginStatus::LoadError, abi_failure(library, &e)),
         };
         let protocol = (module.protocol_version())();
         if protocol != PROTOCOL_VERSION {
@@ -121,6 +120,21 @@ impl DirectoryPluginLoader {
             .flatten()
             .filter_map(|e| Some((e["id"].as_str()?.to_owned(), e["kind"].as_str()?.to_owned())))
             .collect();
+        let storage_mode = match manifest["storage"]["mode"].as_str() {
+            Some("kv") => Some(PluginStorageMode::Kv),
+            Some("dedicated") => Some(PluginStorageMode::Dedicated),
+            _ => None,
+        };
+        if let (Some(mode), Some(storage)) = (storage_mode, &request.storage) {
+            let migrations = match read_migrations(&c.dir, &manifest) {
+                Ok(m) => m,
+                Err(reason) => return set(&mut c.plugin, PluginStatus::InvalidManifest, reason),
+            };
+            if let Err(e) = storage.prepare(&id, mode, &migrations) {
+                let reason = format!("storage could not be prepared: {e}");
+                return set(&mut c.plugin, PluginStatus::LoadError, reason);
+            }
+        }
         let mut loaded = PluginExtensions::default();
         for ext_id in manifest["extensions"].as_array().into_iter().flatten().filter_map(Value::as_str) {
             if !exported_kinds.contains_key(ext_id) {
@@ -129,7 +143,8 @@ impl DirectoryPluginLoader {
                 return set(&mut c.plugin, PluginStatus::InvalidManifest, reason);
             }
             let config = manifest["config"][ext_id].to_string();
-            let instance = match (module.instantiate())(RStr::from_str(ext_id), RStr::from_str(&config)) {
+            let host = host::host_for(&id, storage_mode, request.storage.clone());
+            let instance = match (module.instantiate())(RStr::from_str(ext_id), RStr::from_str(&config), host) {
                 sm_plugin_abi::abi_stable::std_types::RResult::ROk(ext) => ext,
                 sm_plugin_abi::abi_stable::std_types::RResult::RErr(e) => {
                     let reason = format!("extension {ext_id:?} failed to start ({}): {}", e.code, e.message);
@@ -157,6 +172,43 @@ impl DirectoryPluginLoader {
         into.audits.extend(loaded.audits);
         into.renderers.extend(loaded.renderers);
     }
+}
+
+/// `storage.migrations` of a dedicated plugin: files inside the plugin directory, versioned by
+/// their leading digits (`migrations/001_pages.sql` is version 1), applied in version order.
+fn read_migrations(dir: &Path, manifest: &Value) -> Result<Vec<(u32, String, String)>, String> {
+    let mut out = Vec::new();
+    for rel in manifest["storage"]["migrations"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let path = library_path(dir, rel).map_err(|e| e.replace("library", "migration"))?;
+        let file = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let digits: String = file.chars().take_while(char::is_ascii_digit).collect();
+        let version: u32 =
+            digits.parse().map_err(|_| format!("migration {rel}: the file name must start with its version number"))?;
+        let name = file[digits.len()..].trim_start_matches(['_', '-']).to_owned();
+        let sql = std::fs::read_to_string(&path).map_err(|e| format!("migration {rel}: {e}"))?;
+        out.push((version, name, sql));
+    }
+    out.sort_by_key(|m| m.0);
+    if out.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err("two migrations share a version number".into());
+    }
+    Ok(out)
+}
+
+/// One readable line for an abi_stable load failure.
+fn abi_failure(library: &str, e: &sm_plugin_abi::abi_stable::library::LibraryError) -> String {
+    use sm_plugin_abi::abi_stable::library::LibraryError as E;
+    let why = match e {
+        E::AbiInstability(_) => {
+            "its ABI types differ from this sm's (rebuild it against this sm's sm-plugin-abi)".to_owned()
+        }
+        E::IncompatibleVersionNumber { .. } => {
+            "it was built against another version of sm-plugin-abi (rebuild it against this sm)".to_owned()
+        }
+        E::InvalidAbiHeader(_) => "it was built with another abi_stable ABI".to_owned(),
+        other => other.to_string().split_whitespace().take(40).collect::<Vec<_>>().join(" "),
+    };
+    format!("{library} cannot be loaded: {why}")
 }
 
 fn set(p: &mut DiscoveredPlugin, status: PluginStatus, reason: String) {
@@ -282,8 +334,12 @@ fn manifest_problem(manifest: &Value, dir_name: &str) -> Option<String> {
     }
     if let Some(storage) = obj.get("storage") {
         match storage.get("mode").and_then(Value::as_str) {
-            Some("kv") | Some("dedicated") => {}
-            _ => return Some("storage.mode must be \"kv\" or \"dedicated\"".into()),
+            Some("kv") if storage.get("migrations").is_none() => {}
+            Some("kv") => return Some("storage mode kv takes no migrations".into()),
+            Some("dedicated") if storage.get("migrations").and_then(Value::as_array).is_some_and(|m| !m.is_empty()) => {
+            }
+            Some("dedicated") => return Some("storage mode dedicated needs a non-empty \"migrations\" list".into()),
+            _ => return Some("storage.mode must be exactly one of \"kv\" or \"dedicated\"".into()),
         }
     }
     None
@@ -340,6 +396,7 @@ mod tests {
             search_dirs: dirs,
             spec_version: "0.1.0".into(),
             enabled: BTreeMap::new(),
+            storage: None,
         });
         let good = loaded.plugins.iter().find(|p| p.id == "good").expect("good");
         assert_eq!(good.status, PluginStatus::LoadError);

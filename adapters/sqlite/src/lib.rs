@@ -91,6 +91,11 @@ impl SqliteStorage {
         &self.conn
     }
 
+    /// The underlying connection, for owners that outlive this wrapper (plugin storage).
+    pub fn into_connection(self) -> Connection {
+        self.conn
+    }
+
     /// Mutable raw access (transactions), for plugin migrations.
     pub fn connection_mut(&mut self) -> &mut Connection {
         &mut self.conn

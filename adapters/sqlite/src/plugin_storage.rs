@@ -372,3 +372,146 @@ fn from_sql(v: rusqlite::types::ValueRef<'_>) -> Value {
         ValueRef::Blob(b) => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The PluginStoragePort
+// ---------------------------------------------------------------------------------------------
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use sm_kernel::ports::{PluginStorageMode, PluginStoragePort, StorageCallError};
+
+/// Plugin storage on the project database. The connection opens on first use; a read-only instance
+/// (e.g. for `sm scan --dry-run`) refuses writes and does not apply migrations.
+pub struct SqlitePluginStorage {
+    path: PathBuf,
+    read_only: bool,
+    conn: Mutex<Option<Connection>>,
+}
+
+fn err(code: &str, message: impl Into<String>) -> StorageCallError {
+    StorageCallError { code: code.to_owned(), message: message.into() }
+}
+
+fn kv_err(e: KvError) -> StorageCallError {
+    let code = match e {
+        KvError::KeyInvalid { .. } => "key_invalid",
+        KvError::ValueNotSerializable(_) => "value_not_serializable",
+        KvError::ValueTooLarge { .. } => "value_too_large",
+        KvError::OperationFailed(_) => "operation_failed",
+    };
+    err(code, e.to_string())
+}
+
+fn sql_err(e: PluginSqlError) -> StorageCallError {
+    let code = match e {
+        PluginSqlError::OutsidePrefix { .. } => "outside_prefix",
+        PluginSqlError::Database(_) => "operation_failed",
+        _ => "sql_forbidden",
+    };
+    err(code, e.to_string())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl SqlitePluginStorage {
+    pub fn new(path: impl Into<PathBuf>, read_only: bool) -> Self {
+        Self { path: path.into(), read_only, conn: Mutex::new(None) }
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StorageCallError>,
+    ) -> Result<T, StorageCallError> {
+        let mut slot = self.conn.lock().map_err(|_| err("operation_failed", "storage lock poisoned"))?;
+        if slot.is_none() {
+            if self.read_only && !self.path.exists() {
+                return Err(err("operation_failed", format!("no database at {}", self.path.display())));
+            }
+            let mut storage =
+                crate::SqliteStorage::open(&self.path).map_err(|e| err("operation_failed", e.to_string()))?;
+            if !self.read_only {
+                sm_kernel::ports::StoragePort::migrate(&mut storage)
+                    .map_err(|e| err("operation_failed", e.to_string()))?;
+            }
+            *slot = Some(storage.into_connection());
+        }
+        f(slot.as_mut().expect("opened above"))
+    }
+
+    fn write_guard(&self) -> Result<(), StorageCallError> {
+        if self.read_only { Err(err("read_only", "storage is read-only in this run (e.g. --dry-run)")) } else { Ok(()) }
+    }
+}
+
+impl PluginStoragePort for SqlitePluginStorage {
+    fn prepare(
+        &self,
+        plugin_id: &str,
+        mode: PluginStorageMode,
+        migrations: &[(u32, String, String)],
+    ) -> Result<(), StorageCallError> {
+        if mode != PluginStorageMode::Dedicated {
+            return Ok(());
+        }
+        for (v, name, sql) in migrations {
+            validate_migration(sql, plugin_id)
+                .map_err(|e| err("sql_forbidden", format!("migration {v:03} {name}: {e}")))?;
+        }
+        if self.read_only {
+            return Ok(());
+        }
+        self.with_conn(|conn| {
+            apply_plugin_migrations(conn, plugin_id, migrations, now_ms()).map(|_| ()).map_err(sql_err)
+        })
+    }
+
+    fn call(
+        &self,
+        plugin_id: &str,
+        mode: PluginStorageMode,
+        method: &str,
+        input: &Value,
+    ) -> Result<Value, StorageCallError> {
+        let needs = if method.starts_with("kv.") { PluginStorageMode::Kv } else { PluginStorageMode::Dedicated };
+        if !(method.starts_with("kv.") || method.starts_with("sql.")) {
+            return Err(err("unknown_method", format!("no storage method {method:?}")));
+        }
+        if needs != mode {
+            return Err(err(
+                "wrong_mode",
+                format!("{method} needs storage mode {needs:?}, the plugin declared {mode:?}"),
+            ));
+        }
+        let key = input["key"].as_str().unwrap_or_default();
+        let node = input["node"].as_str();
+        let args: Vec<Value> = input["args"].as_array().cloned().unwrap_or_default();
+        let sql = input["sql"].as_str().unwrap_or_default();
+        self.with_conn(|conn| match method {
+            "kv.get" => Ok(serde_json::json!({ "value": KvStore::new(conn, plugin_id).get(key, node).map_err(kv_err)? })),
+            "kv.set" => {
+                self.write_guard()?;
+                let value = input.get("value").ok_or_else(|| err("bad_input", "kv.set needs a value"))?;
+                KvStore::new(conn, plugin_id).set(key, value, node, now_ms()).map_err(kv_err)?;
+                Ok(serde_json::json!({ "ok": true }))
+            }
+            "kv.delete" => {
+                self.write_guard()?;
+                Ok(serde_json::json!({ "deleted": KvStore::new(conn, plugin_id).delete(key, node).map_err(kv_err)? }))
+            }
+            "kv.list" => {
+                let prefix = input["prefix"].as_str().unwrap_or("");
+                Ok(serde_json::json!({ "keys": KvStore::new(conn, plugin_id).list(prefix, node).map_err(kv_err)? }))
+            }
+            "sql.query" => Ok(serde_json::json!({ "rows": ScopedConnection::new(conn, plugin_id).query(sql, &args).map_err(sql_err)? })),
+            "sql.execute" => {
+                self.write_guard()?;
+                Ok(serde_json::json!({ "changed": ScopedConnection::new(conn, plugin_id).execute(sql, &args).map_err(sql_err)? }))
+            }
+            other => Err(err("unknown_method", format!("no storage method {other:?}"))),
+        })
+    }
+}

@@ -108,6 +108,7 @@ fn main() {
         search_dirs: vec![dir.display().to_string()],
         spec_version: SPEC_VERSION.into(),
         enabled: BTreeMap::new(),
+        storage: None,
     });
     let mut plugged = sm_extensions::builtin_registry();
     for (_, d) in outcome.extensions.detectors {

@@ -13,7 +13,7 @@ use crate::wiring;
 pub fn run(verb: &ActionsVerb, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let ctx = ScopeContext::resolve(global_scope)?;
     let settings = Settings::load_with(&ctx, &global.config)?;
-    let ext = wiring::extensions(&ctx, global, &settings)?;
+    let ext = wiring::extensions(&ctx, global, &settings, true)?;
     let actions = ext.registry.actions();
     match verb {
         ActionsVerb::List => {

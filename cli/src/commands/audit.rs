@@ -11,7 +11,7 @@ use crate::wiring;
 pub fn run(verb: &AuditVerb, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
     let ctx = ScopeContext::resolve(global_scope)?;
     let settings = Settings::load_with(&ctx, &global.config)?;
-    let ext = wiring::extensions(&ctx, global, &settings)?;
+    let ext = wiring::extensions(&ctx, global, &settings, true)?;
     let audits = ext.registry.audits();
     match verb {
         AuditVerb::List => {

@@ -37,7 +37,7 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs, global_scope: bool, out: &Out
         other => {
             let ctx = crate::settings::ScopeContext::resolve(global_scope)?;
             let settings = crate::settings::Settings::load_with(&ctx, &global.config)?;
-            let registry = wiring::extensions(&ctx, global, &settings)?.registry;
+            let registry = wiring::extensions(&ctx, global, &settings, false)?.registry;
             let renderer = registry
                 .renderers()
                 .iter()

@@ -11,7 +11,7 @@ pub fn run(args: &GraphArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     let format = if out.json { "json" } else { args.format.as_str() };
     let ctx = crate::settings::ScopeContext::resolve(global_scope)?;
     let settings = crate::settings::Settings::load_with(&ctx, &global.config)?;
-    let registry = wiring::extensions(&ctx, global, &settings)?.registry;
+    let registry = wiring::extensions(&ctx, global, &settings, false)?.registry;
     let renderer = registry.renderers().iter().find(|r| r.format_id() == format).cloned().ok_or_else(|| {
         let known: Vec<String> = registry.renderers().iter().map(|r| r.format_id()).collect();
         CliError::operational("unknown-format", format!("no renderer {format:?}; available: {}", known.join(", ")))

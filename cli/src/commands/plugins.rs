@@ -121,7 +121,7 @@ pub fn run(verb: &PluginsVerb, global: &GlobalArgs, global_scope: bool, out: &Ou
 
 fn load(ctx: &ScopeContext, global: &GlobalArgs) -> Result<wiring::Extensions, CliError> {
     let settings = Settings::load_with(ctx, &global.config)?;
-    wiring::extensions(ctx, global, &settings)
+    wiring::extensions(ctx, global, &settings, false)
 }
 
 fn find<'a>(plugins: &'a [DiscoveredPlugin], id: &str) -> Result<&'a DiscoveredPlugin, CliError> {

@@ -75,7 +75,7 @@ pub fn scan_and_persist(
     let fs = wiring::filesystem()?;
     // Roots first: a typo must not touch the database.
     validate_roots(&fs, &plan.roots).map_err(scan_error)?;
-    let registry = wiring::extensions(ctx, global, settings)?.registry;
+    let registry = wiring::extensions(ctx, global, settings, !plan.dry_run)?.registry;
     let clock = wiring::SystemClock;
     let progress = StderrProgress::new(effective_mode(global.progress, out.quiet, out.json));
     let request = ScanRequest {

@@ -19,8 +19,11 @@ fn library_name(plugin: &str) -> String {
 fn install_into(dir: &Path, plugin: &str) -> PathBuf {
     let target = dir.join(plugin);
     std::fs::create_dir_all(&target).expect("mkdir");
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples").join(plugin).join("plugin.json");
-    std::fs::copy(&manifest, target.join("plugin.json")).expect("copy manifest");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples").join(plugin);
+    std::fs::copy(source.join("plugin.json"), target.join("plugin.json")).expect("copy manifest");
+    if source.join("migrations").is_dir() {
+        copy_dir(&source.join("migrations"), &target.join("migrations"));
+    }
     let lib = deps_dir().join(library_name(plugin));
     assert!(lib.is_file(), "{} was not built; cargo test --workspace builds the example plugins", lib.display());
     std::fs::copy(&lib, target.join(library_name(plugin))).expect("copy library");
@@ -237,4 +240,71 @@ fn plugins_check_passes_the_examples_and_catches_the_panicking_one() {
         .collect();
     assert_eq!(failed, vec!["panicky: detect"]);
     assert_eq!(p.sm(&["plugins", "check", "nope"]).code, 5);
+}
+
+#[test]
+fn kv_storage_remembers_between_runs() {
+    let p = vault_project();
+    assert_eq!(p.sm(&["scan"]).code, 1, "scan with the vault (the fixture's trigger collision is exit 1)");
+    let run = |expect: i32| {
+        let r = p.sm(&["actions", "run", "word-count", "-n", "vault/Ideas.md", "--json"]);
+        assert_eq!(r.code, expect, "{}", r.stderr);
+        r.json()
+    };
+    let first = run(0);
+    let words = first["result"]["words"].as_u64().expect("a word count");
+    assert_eq!(first["result"]["previousWords"], Value::Null);
+    let second = run(0);
+    assert_eq!(second["result"]["previousWords"].as_u64(), Some(words));
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    let (node, value): (String, String) = conn
+        .query_row(
+            "SELECT node_id, value_json FROM state_plugin_kv WHERE plugin_id = 'word-count' AND key = 'words'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("a kv row");
+    assert_eq!(node, "vault/Ideas.md");
+    assert_eq!(value, words.to_string());
+    // A dry-run scan gives plugins read-only storage; the action verb needs an existing node.
+    assert_eq!(p.sm(&["actions", "run", "word-count", "-n", "nope.md"]).code, 5);
+}
+
+#[test]
+fn dedicated_storage_creates_prefixed_tables_and_keeps_history() {
+    let p = vault_project();
+    let first = p.sm(&["audit", "run", "link-health", "--json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let first = first.json();
+    assert!(first["report"]["score"].is_u64(), "{first}");
+    assert_eq!(first["report"]["previousScore"], Value::Null);
+    let second = p.sm(&["audit", "run", "link-health", "--json"]).json();
+    assert_eq!(second["report"]["previousScore"], first["report"]["score"]);
+    assert_eq!(p.db_count("plugin_link_health_reports"), 2);
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    let ledger: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM config_schema_versions WHERE scope = 'plugin' AND owner_id = 'link-health' AND version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("ledger");
+    assert_eq!(ledger, 1);
+}
+
+#[test]
+fn a_migration_that_touches_kernel_tables_is_refused_at_load() {
+    let p = vault_project();
+    let evil = p.root.join(".skill-map/plugins/link-health/migrations/001_reports.sql");
+    std::fs::write(&evil, "CREATE TABLE plugin_link_health_reports (x);\nDROP TABLE scan_nodes;\n").expect("write");
+    let run = p.sm(&["scan"]);
+    let line =
+        run.stderr.lines().find(|l| l.starts_with("plugin link-health:")).unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(line.contains("load-error") && line.contains("scan_nodes is outside the plugin's prefix"), "{line}");
+    assert_eq!(p.db_count("scan_nodes"), 20, "the kernel table is intact and the scan persisted");
+    let exists: i64 = rusqlite::Connection::open(p.db())
+        .expect("open")
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'plugin_link_health_reports'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(exists, 0, "nothing of the rejected migration ran");
 }

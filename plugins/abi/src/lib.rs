@@ -62,6 +62,18 @@ pub trait Extension: Send + Sync {
 /// An owned, FFI-safe extension trait object.
 pub type ExtensionBox = Extension_TO<'static, RBox<()>>;
 
+/// What the host offers a plugin while it runs: storage calls (`kv.get`, `kv.set`, `kv.delete`,
+/// `kv.list`, `sql.query`, `sql.execute`), scoped to the plugin and to the storage mode its
+/// manifest declares.
+#[sabi_trait]
+pub trait Host: Send + Sync {
+    #[sabi(last_prefix_field)]
+    fn call(&self, method: RStr<'_>, input_json: RStr<'_>) -> RResult<RString, PluginError>;
+}
+
+/// An owned, FFI-safe host trait object.
+pub type HostBox = Host_TO<'static, RBox<()>>;
+
 /// The root module every sm plugin exports.
 #[repr(C)]
 #[derive(StableAbi)]
@@ -72,9 +84,10 @@ pub struct SmPluginMod {
     pub protocol_version: extern "C" fn() -> u32,
     /// The plugin's self-description: `{"id", "version", "extensions": [{"id", "kind", ...}]}`.
     pub manifest_json: extern "C" fn() -> RString,
-    /// Creates the extension `ext_id` with its JSON configuration.
+    /// Creates the extension `ext_id` with its JSON configuration and the host's services.
     #[sabi(last_prefix_field)]
-    pub instantiate: extern "C" fn(ext_id: RStr<'_>, config_json: RStr<'_>) -> RResult<ExtensionBox, PluginError>,
+    pub instantiate:
+        extern "C" fn(ext_id: RStr<'_>, config_json: RStr<'_>, host: HostBox) -> RResult<ExtensionBox, PluginError>,
 }
 
 impl RootModule for SmPluginMod_Ref {

@@ -18,7 +18,7 @@ pub use sm_kernel::model::{Confidence, Issue, Link, LinkKind, Location, Node, Sc
 pub use sm_plugin_abi as abi;
 use sm_plugin_abi::abi_stable::sabi_trait::TD_Opaque;
 use sm_plugin_abi::abi_stable::std_types::{RResult, RStr, RString};
-pub use sm_plugin_abi::{ExtKind, Extension, Extension_TO, ExtensionBox, PROTOCOL_VERSION, PluginError};
+pub use sm_plugin_abi::{ExtKind, Extension, Extension_TO, ExtensionBox, HostBox, PROTOCOL_VERSION, PluginError};
 
 /// What every extension says about itself.
 #[derive(Debug, Clone)]
@@ -119,12 +119,76 @@ pub mod methods {
 
 type Handler = Box<dyn Fn(&str, Value) -> Result<Value, PluginError> + Send + Sync>;
 
-/// An extension behind the ABI: kind, description, and a JSON handler.
+/// An extension behind the ABI: kind, description, a JSON handler, and the host it may call.
 pub struct Wrapped {
     kind: ExtKind,
     meta: Meta,
     describe: Value,
     handler: Handler,
+    host: Option<std::sync::Arc<HostBox>>,
+}
+
+thread_local! {
+    static CURRENT_HOST: std::cell::RefCell<Option<std::sync::Arc<HostBox>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The storage the host gives this plugin, usable during a call (from `detect`, `evaluate`,
+/// `invoke`, `run`, …). Which methods work depends on the `storage.mode` in `plugin.json`: `kv`
+/// or `dedicated` (tables named `plugin_<id>_…`, created by the plugin's migrations).
+pub fn storage() -> Storage {
+    Storage { host: CURRENT_HOST.with(|h| h.borrow().clone()) }
+}
+
+/// A handle on the host's plugin storage. Every method returns the host's typed error codes
+/// (`key_invalid`, `value_too_large`, `outside_prefix`, `read_only`, …) as [`PluginError`].
+pub struct Storage {
+    host: Option<std::sync::Arc<HostBox>>,
+}
+
+impl Storage {
+    fn call(&self, method: &str, input: Value) -> Result<Value, PluginError> {
+        let host =
+            self.host.as_ref().ok_or_else(|| PluginError::new("no_host", "storage is only available during a call"))?;
+        match host.call(RStr::from_str(method), RStr::from_str(&input.to_string())) {
+            RResult::ROk(out) => {
+                serde_json::from_str(out.as_str()).map_err(|e| PluginError::new("failed", e.to_string()))
+            }
+            RResult::RErr(e) => Err(e),
+        }
+    }
+
+    /// `kv`: the value at `key` (scoped to `node` when given).
+    pub fn kv_get(&self, key: &str, node: Option<&str>) -> Result<Option<Value>, PluginError> {
+        let v = self.call("kv.get", json!({ "key": key, "node": node }))?;
+        Ok(v.get("value").cloned().filter(|x| !x.is_null()))
+    }
+
+    /// `kv`: stores `value` at `key`.
+    pub fn kv_set(&self, key: &str, value: &Value, node: Option<&str>) -> Result<(), PluginError> {
+        self.call("kv.set", json!({ "key": key, "value": value, "node": node })).map(|_| ())
+    }
+
+    /// `kv`: deletes `key`; whether it existed.
+    pub fn kv_delete(&self, key: &str, node: Option<&str>) -> Result<bool, PluginError> {
+        Ok(self.call("kv.delete", json!({ "key": key, "node": node }))?["deleted"].as_bool().unwrap_or(false))
+    }
+
+    /// `kv`: keys starting with `prefix`.
+    pub fn kv_list(&self, prefix: &str, node: Option<&str>) -> Result<Vec<String>, PluginError> {
+        let v = self.call("kv.list", json!({ "prefix": prefix, "node": node }))?;
+        serde_json::from_value(v["keys"].clone()).map_err(|e| PluginError::new("failed", e.to_string()))
+    }
+
+    /// `dedicated`: runs one `SELECT` over the plugin's tables; rows as JSON objects.
+    pub fn sql_query(&self, sql: &str, args: &[Value]) -> Result<Vec<Map<String, Value>>, PluginError> {
+        let v = self.call("sql.query", json!({ "sql": sql, "args": args }))?;
+        serde_json::from_value(v["rows"].clone()).map_err(|e| PluginError::new("failed", e.to_string()))
+    }
+
+    /// `dedicated`: runs one `INSERT`/`UPDATE`/`DELETE` on the plugin's tables; rows changed.
+    pub fn sql_execute(&self, sql: &str, args: &[Value]) -> Result<u64, PluginError> {
+        Ok(self.call("sql.execute", json!({ "sql": sql, "args": args }))?["changed"].as_u64().unwrap_or(0))
+    }
 }
 
 impl Extension for Wrapped {
@@ -133,6 +197,16 @@ impl Extension for Wrapped {
     }
 
     fn invoke(&self, method: RStr<'_>, input_json: RStr<'_>) -> RResult<RString, PluginError> {
+        let host = self.host.clone();
+        CURRENT_HOST.with(|h| *h.borrow_mut() = host);
+        let result = self.dispatch(method, input_json);
+        CURRENT_HOST.with(|h| *h.borrow_mut() = None);
+        result
+    }
+}
+
+impl Wrapped {
+    fn dispatch(&self, method: RStr<'_>, input_json: RStr<'_>) -> RResult<RString, PluginError> {
         guard(|| {
             let method = method.as_str();
             if method == methods::CONFORMANCE_PANIC {
@@ -194,8 +268,9 @@ fn boxed(w: Wrapped) -> ExtensionBox {
 pub mod wrap {
     use super::*;
 
-    pub fn adapter(meta: Meta, ext: impl AdapterPlugin) -> ExtensionBox {
+    pub fn adapter(meta: Meta, host: HostBox, ext: impl AdapterPlugin) -> ExtensionBox {
         boxed(Wrapped {
+            host: Some(std::sync::Arc::new(host)),
             kind: ExtKind::Adapter,
             meta,
             describe: json!({ "kind": "adapter" }),
@@ -214,8 +289,9 @@ pub mod wrap {
         })
     }
 
-    pub fn detector(meta: Meta, ext: impl DetectorPlugin) -> ExtensionBox {
+    pub fn detector(meta: Meta, host: HostBox, ext: impl DetectorPlugin) -> ExtensionBox {
         boxed(Wrapped {
+            host: Some(std::sync::Arc::new(host)),
             kind: ExtKind::Detector,
             meta,
             describe: json!({ "kind": "detector" }),
@@ -239,8 +315,9 @@ pub mod wrap {
         })
     }
 
-    pub fn rule(meta: Meta, ext: impl RulePlugin) -> ExtensionBox {
+    pub fn rule(meta: Meta, host: HostBox, ext: impl RulePlugin) -> ExtensionBox {
         boxed(Wrapped {
+            host: Some(std::sync::Arc::new(host)),
             kind: ExtKind::Rule,
             meta,
             describe: json!({ "kind": "rule" }),
@@ -251,9 +328,10 @@ pub mod wrap {
         })
     }
 
-    pub fn action(meta: Meta, ext: impl ActionPlugin) -> ExtensionBox {
+    pub fn action(meta: Meta, host: HostBox, ext: impl ActionPlugin) -> ExtensionBox {
         let describe = json!({ "kind": "action", "mode": ext.mode(), "applicableKinds": ext.applicable_kinds() });
         boxed(Wrapped {
+            host: Some(std::sync::Arc::new(host)),
             kind: ExtKind::Action,
             meta,
             describe,
@@ -267,8 +345,9 @@ pub mod wrap {
         })
     }
 
-    pub fn audit(meta: Meta, ext: impl AuditPlugin) -> ExtensionBox {
+    pub fn audit(meta: Meta, host: HostBox, ext: impl AuditPlugin) -> ExtensionBox {
         boxed(Wrapped {
+            host: Some(std::sync::Arc::new(host)),
             kind: ExtKind::Audit,
             meta,
             describe: json!({ "kind": "audit" }),
@@ -279,9 +358,10 @@ pub mod wrap {
         })
     }
 
-    pub fn renderer(meta: Meta, ext: impl RendererPlugin) -> ExtensionBox {
+    pub fn renderer(meta: Meta, host: HostBox, ext: impl RendererPlugin) -> ExtensionBox {
         let describe = json!({ "kind": "renderer", "formatId": ext.format_id() });
         boxed(Wrapped {
+            host: Some(std::sync::Arc::new(host)),
             kind: ExtKind::Renderer,
             meta,
             describe,
@@ -347,17 +427,18 @@ macro_rules! export_plugin {
         extern "C" fn __sm_instantiate(
             ext_id: ::abi_stable::std_types::RStr<'_>,
             _config_json: ::abi_stable::std_types::RStr<'_>,
+            host: $crate::HostBox,
         ) -> ::abi_stable::std_types::RResult<$crate::ExtensionBox, $crate::PluginError> {
             let id = ext_id.as_str();
-            let made = ::std::panic::catch_unwind(|| {
+            let made = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(move || {
                 $(
                     if id == $ext_id {
                         let meta = $crate::Meta { id: $ext_id, description: $desc, version: env!("CARGO_PKG_VERSION") };
-                        return Ok($crate::wrap::$kind(meta, $ctor));
+                        return Ok($crate::wrap::$kind(meta, host, $ctor));
                     }
                 )+
                 Err($crate::unknown_extension(id))
-            });
+            }));
             match made {
                 Ok(Ok(ext)) => ::abi_stable::std_types::RResult::ROk(ext),
                 Ok(Err(e)) => ::abi_stable::std_types::RResult::RErr(e),

@@ -1,10 +1,12 @@
 //! Example audit `link-health`: how well the graph holds together — broken references, orphans,
-//! nodes without outgoing links — and a score from 0 to 100.
+//! nodes without outgoing links — and a score from 0 to 100. With storage mode `dedicated` it keeps
+//! every report in its own table (`plugin_link_health_reports`, created by its migration) and says
+//! how the score moved since the last run.
 
 use std::collections::BTreeSet;
 
 use sm_plugin_sdk::serde_json::{Value, json};
-use sm_plugin_sdk::{AuditPlugin, ScanResult, export_plugin};
+use sm_plugin_sdk::{AuditPlugin, ScanResult, export_plugin, storage};
 
 /// The audit.
 pub struct LinkHealth;
@@ -18,7 +20,17 @@ impl AuditPlugin for LinkHealth {
         let orphans = scan.nodes.len() - touched.len();
         let strong = scan.links.iter().filter(|l| l.confidence != sm_plugin_sdk::Confidence::Low).count();
         let score = if strong == 0 { 100 } else { 100 - (broken.len() * 100 / (strong + broken.len())).min(100) };
+        let store = storage();
+        let previous = store
+            .sql_query("SELECT score FROM plugin_link_health_reports ORDER BY id DESC LIMIT 1", &[])
+            .ok()
+            .and_then(|rows| rows.first().and_then(|r| r.get("score").cloned()));
+        let _ = store.sql_execute(
+            "INSERT INTO plugin_link_health_reports (nodes, broken, score) VALUES (?1, ?2, ?3)",
+            &[json!(scan.nodes.len()), json!(broken.len()), json!(score)],
+        );
         json!({
+            "previousScore": previous,
             "nodes": scan.nodes.len(),
             "links": scan.links.len(),
             "brokenReferences": broken.len(),
