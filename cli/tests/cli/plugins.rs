@@ -308,3 +308,35 @@ fn a_migration_that_touches_kernel_tables_is_refused_at_load() {
         .expect("count");
     assert_eq!(exists, 0, "nothing of the rejected migration ran");
 }
+
+#[test]
+fn a_real_library_that_is_not_an_sm_plugin_is_named_as_such() {
+    let Some(system_lib) = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+        "/usr/lib/libm.so.6",
+    ]
+    .iter()
+    .map(Path::new)
+    .find(|p| p.is_file()) else {
+        eprintln!("skipped: no system libm found to stand in for a foreign library");
+        return;
+    };
+    let p = rich_project();
+    let dir = p.root.join(".skill-map/plugins/foreign");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy(system_lib, dir.join("libforeign.so")).expect("copy");
+    std::fs::write(
+        dir.join("plugin.json"),
+        r#"{"id":"foreign","version":"1.0.0","specCompat":"*","library":"libforeign.so","extensions":["x"]}"#,
+    )
+    .expect("write");
+    let run = p.sm(&["scan", "--dry-run"]);
+    let line =
+        run.stderr.lines().find(|l| l.starts_with("plugin foreign:")).unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(line.contains("load-error") && line.contains("not an sm plugin"), "{line}");
+    let check = p.sm(&["plugins", "check", dir.to_str().expect("utf8")]);
+    assert_eq!(check.code, 1);
+    assert!(check.stdout.contains("FAIL library") && check.stdout.contains("not an sm plugin"), "{}", check.stdout);
+}
