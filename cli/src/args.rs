@@ -364,6 +364,9 @@ pub struct ScanArgs {
     /// Frontmatter profile for the frontmatter-invalid rule (default: config `profile`, else claude)
     #[arg(long, value_parser = ["claude", "agentskills"])]
     pub profile: Option<String>,
+    /// Compare a fresh scan with a saved `sm scan --json` result; exit 1 on any drift. Writes nothing.
+    #[arg(long, value_name = "DUMP.json")]
+    pub compare_with: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

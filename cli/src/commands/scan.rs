@@ -35,18 +35,83 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
         overrides.push(format!("profile={profile}"));
     }
     let settings = Settings::load_with(&ctx, &overrides)?;
+    let baseline = args.compare_with.as_deref().map(load_dump).transpose()?;
     let plan = ScanPlan {
         roots: choose_roots(&args.roots, &settings, &ctx),
         tokens: settings.tokenize() && !args.no_tokens,
         strict: settings.strict() || args.strict,
-        dry_run: args.dry_run,
+        dry_run: args.dry_run || baseline.is_some(),
         allow_empty: args.allow_empty,
         db: global.db.clone().unwrap_or_else(|| ctx.default_db()),
     };
     let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
+    if let Some((path, before)) = &baseline {
+        let code = compare(path, before, &result, out);
+        out.done_in(started.elapsed());
+        return Ok(code);
+    }
     report(&result, &plan, out);
     out.done_in(started.elapsed());
     Ok(if result.has_errors() { exit::ISSUES } else { exit::OK })
+}
+
+/// Reads and validates a saved ScanResult (exit 5 when missing, 2 when invalid).
+fn load_dump(path: &Path) -> Result<(PathBuf, ScanResult), CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::not_found("no-dump", format!("cannot read {}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        CliError::operational("bad-dump", format!("{}:{}:{}: not JSON: {e}", path.display(), e.line(), e.column()))
+    })?;
+    let errors = sm_conformance::spec::validate("scan-result.schema.json", &value)
+        .map_err(|e| CliError::operational("spec-broken", e))?;
+    if !errors.is_empty() {
+        return Err(CliError::operational(
+            "bad-dump",
+            format!(
+                "{} is not a ScanResult: {}",
+                path.display(),
+                errors.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        ));
+    }
+    let result = serde_json::from_value(value)
+        .map_err(|e| CliError::operational("bad-dump", format!("{}: {e}", path.display())))?;
+    Ok((path.to_path_buf(), result))
+}
+
+/// Prints the delta against the saved result; exit 1 on drift.
+fn compare(path: &Path, before: &ScanResult, after: &ScanResult, out: &Output) -> u8 {
+    let delta = sm_kernel::scan_delta::diff(before, after);
+    if out.json {
+        out.print_json(&serde_json::json!({ "comparedWith": path.display().to_string(), "drift": !delta.is_empty(), "delta": delta }));
+    } else if delta.is_empty() {
+        out.print_text(&format!("No drift from {}.\n", path.display()));
+    } else {
+        let mut text = format!("Drift from {}:\n", path.display());
+        for p in &delta.nodes.added {
+            text.push_str(&format!("  + node {}\n", sanitize(p)));
+        }
+        for p in &delta.nodes.removed {
+            text.push_str(&format!("  - node {}\n", sanitize(p)));
+        }
+        for c in &delta.nodes.changed {
+            text.push_str(&format!("  ~ node {} ({:?})\n", sanitize(&c.path), c.reason));
+        }
+        for l in &delta.links.added {
+            text.push_str(&format!("  + link {} --{}--> {}\n", l.source, l.kind.as_str(), sanitize(&l.target)));
+        }
+        for l in &delta.links.removed {
+            text.push_str(&format!("  - link {} --{}--> {}\n", l.source, l.kind.as_str(), sanitize(&l.target)));
+        }
+        for i in &delta.issues.added {
+            text.push_str(&format!("  + issue [{}] {}: {}\n", i.severity.as_str(), i.rule_id, sanitize(&i.message)));
+        }
+        for i in &delta.issues.removed {
+            text.push_str(&format!("  - issue [{}] {}: {}\n", i.severity.as_str(), i.rule_id, sanitize(&i.message)));
+        }
+        out.print_text(&text);
+    }
+    if delta.is_empty() { exit::OK } else { exit::ISSUES }
 }
 
 /// Roots from the command line, else config `roots`, else `.` (project) or `~/.claude` (global).

@@ -585,3 +585,35 @@ fn the_committed_cli_reference_is_generated_from_the_definitions() {
     let committed = std::fs::read_to_string(&path).expect("docs/cli-reference.md exists");
     assert!(committed == md.stdout, "docs/cli-reference.md is stale: run UPDATE_GOLDEN=1 cargo test");
 }
+
+#[test]
+fn compare_with_reports_drift_and_never_touches_the_database() {
+    let p = Project::new();
+    p.claude_project();
+    let base = p.sm(&["scan", "--json"]);
+    assert_eq!(base.code, 0);
+    p.write("base.json", &base.stdout);
+    let db_before = std::fs::read(p.db()).expect("db");
+    let same = p.sm(&["scan", "--compare-with", "base.json"]);
+    assert_eq!(same.code, 0, "{}", same.stdout);
+    assert!(same.stdout.contains("No drift"), "{}", same.stdout);
+    p.write("notes/new.md", "---\nname: new-note\n---\nSee [gone](gone.md).\n");
+    p.write("README.md", "# Project\n\nChanged.\n");
+    std::fs::remove_file(p.root.join(".claude/commands/deploy.md")).expect("rm");
+    let drift = p.sm(&["scan", "--compare-with", "base.json", "--json"]);
+    assert_eq!(drift.code, 1);
+    let doc = drift.json();
+    assert_eq!(doc["drift"], true);
+    assert_eq!(doc["delta"]["nodes"]["added"], serde_json::json!(["notes/new.md"]));
+    assert_eq!(doc["delta"]["nodes"]["removed"], serde_json::json!([".claude/commands/deploy.md"]));
+    assert_eq!(doc["delta"]["nodes"]["changed"][0]["path"], "README.md");
+    assert_eq!(doc["delta"]["nodes"]["changed"][0]["reason"], "body");
+    assert_eq!(doc["delta"]["links"]["added"][0]["target"], "notes/gone.md");
+    assert_eq!(doc["delta"]["issues"]["added"][0]["ruleId"], "broken-ref");
+    assert_eq!(std::fs::read(p.db()).expect("db"), db_before, "compare-with never writes");
+    assert_eq!(p.sm(&["scan", "--compare-with", "missing.json"]).code, 5);
+    p.write("bad.json", "{\"schemaVersion\": 1}");
+    let bad = p.sm(&["scan", "--compare-with", "bad.json"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("not a ScanResult"), "{}", bad.stderr);
+}
