@@ -93,6 +93,8 @@ pub enum Verb {
     /// Maintain the database: reset, backup, restore, dump, migrate
     #[command(subcommand)]
     Db(DbVerb),
+    /// Deleted and renamed nodes: list orphan/rename issues, reconcile, undo a rename
+    Orphans(OrphansArgs),
     /// Manage plugins: list, show, enable, disable, doctor, check
     #[command(subcommand)]
     Plugins(PluginsVerb),
@@ -105,6 +107,47 @@ pub enum Verb {
     /// Run the declarative conformance cases of the spec
     #[command(subcommand)]
     Conformance(ConformanceVerb),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct OrphansArgs {
+    /// Only this kind of issue (default: all three)
+    #[arg(long, value_parser = ["orphan", "medium", "ambiguous"])]
+    pub kind: Option<String>,
+    #[command(subcommand)]
+    pub action: Option<OrphansVerb>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrphansVerb {
+    /// Attach the history of a deleted node to an existing node (moves its job state)
+    Reconcile {
+        /// The deleted path (from an `orphan` issue)
+        #[arg(value_name = "OLD")]
+        old: String,
+        /// The node that replaces it
+        #[arg(long, value_name = "NEW")]
+        to: String,
+        /// Report what would move; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Undo an automatic medium-confidence rename (moves the state back, keeps OLD as an orphan)
+    UndoRename {
+        /// The path the rename went to
+        #[arg(value_name = "NEW")]
+        new: String,
+        /// The path it came from (checked against the rename)
+        #[arg(long, value_name = "OLD")]
+        from: Option<String>,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        force: bool,
+        /// Report what would move; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

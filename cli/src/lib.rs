@@ -49,6 +49,7 @@ pub fn main_entry() -> ExitCode {
         Some(Verb::Export(a)) => commands::export::run(a, &cli.global, global_scope, &out),
         Some(Verb::Config(v)) => commands::config::run(v, &cli.global, global_scope, &out),
         Some(Verb::Db(v)) => commands::db::run(v, &cli.global, global_scope, &out),
+        Some(Verb::Orphans(a)) => commands::orphans::run(a, &cli.global, global_scope, &out),
         Some(Verb::Plugins(v)) => commands::plugins::run(v, &cli.global, global_scope, &out),
         Some(Verb::Actions(v)) => commands::actions::run(v, &cli.global, global_scope, &out),
         Some(Verb::Audit(v)) => commands::audit::run(v, &cli.global, global_scope, &out),

@@ -18,6 +18,7 @@ pub mod node_index;
 pub mod normalize;
 pub mod ports;
 pub mod registry;
+pub mod rename_tracking;
 pub mod scan_delta;
 pub mod scan_orchestrator;
 pub mod tokens;

@@ -93,7 +93,20 @@ pub trait StoragePort: Send {
     /// How many nodes the persisted scan holds.
     fn count_nodes(&self) -> Result<u64, StorageError>;
     /// Replaces the scan zone with `result` in one transaction.
-    fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError>;
+    fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError> {
+        self.persist_scan_with_renames(result, &[])
+    }
+    /// Like [`persist_scan`](Self::persist_scan), first moving `state_*` references along `renames`
+    /// — all in one transaction.
+    fn persist_scan_with_renames(
+        &mut self,
+        result: &ScanResult,
+        renames: &[crate::rename_tracking::RenameOp],
+    ) -> Result<(), StorageError>;
+    /// Path and hashes of every persisted node (cheap: no frontmatter, links or issues).
+    fn node_fingerprints(&self) -> Result<Vec<crate::rename_tracking::Fingerprint>, StorageError>;
+    /// Every node path referenced by a `state_*` row.
+    fn state_node_refs(&self) -> Result<std::collections::BTreeSet<String>, StorageError>;
     /// The persisted scan, if any scan was ever persisted.
     fn load_scan(&self) -> Result<Option<ScanResult>, StorageError>;
 }
@@ -338,6 +351,17 @@ pub trait StorageAdminPort: StoragePort {
     fn dump(&self, tables: &[String]) -> Result<String, StorageError>;
     /// Every kernel migration this build knows, applied or pending.
     fn migration_status(&self) -> Result<Vec<MigrationState>, StorageError>;
+    /// In one transaction: moves `state_*` references from `from` to `to` (rows that would collide
+    /// keep the destination's), deletes the persisted issues `drop_issues` (rule id, node id) and
+    /// inserts `add_issue`. With `dry_run` everything is rolled back. Returns rows moved per table.
+    fn reconcile_node(
+        &mut self,
+        from: &str,
+        to: &str,
+        drop_issues: &[(String, String)],
+        add_issue: Option<&crate::model::Issue>,
+        dry_run: bool,
+    ) -> Result<Vec<TableCount>, StorageError>;
     /// Plugin toggles stored by `sm plugins enable/disable` (`config_plugins`).
     fn plugin_toggles(&self) -> Result<std::collections::BTreeMap<String, bool>, StorageError>;
     /// Stores a plugin toggle; `now_ms` stamps it.

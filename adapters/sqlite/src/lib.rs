@@ -161,8 +161,15 @@ impl StoragePort for SqliteStorage {
         Ok(n as u64)
     }
 
-    fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError> {
+    fn persist_scan_with_renames(
+        &mut self,
+        result: &ScanResult,
+        renames: &[sm_kernel::rename_tracking::RenameOp],
+    ) -> Result<(), StorageError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        for r in renames {
+            rekey_node(&tx, &r.from, &r.to)?;
+        }
         tx.execute_batch(
             "DELETE FROM scan_nodes; DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;",
         )
@@ -172,6 +179,42 @@ impl StoragePort for SqliteStorage {
         write_links(&tx, &result.links)?;
         write_issues(&tx, &result.issues)?;
         tx.commit().map_err(db_err)
+    }
+
+    fn node_fingerprints(&self) -> Result<Vec<sm_kernel::rename_tracking::Fingerprint>, StorageError> {
+        if self.schema_version()? == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, body_hash, frontmatter_hash FROM scan_nodes ORDER BY path")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(sm_kernel::rename_tracking::Fingerprint {
+                    path: r.get(0)?,
+                    body_hash: r.get(1)?,
+                    frontmatter_hash: r.get(2)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    fn state_node_refs(&self) -> Result<std::collections::BTreeSet<String>, StorageError> {
+        if self.schema_version()? == 0 {
+            return Ok(Default::default());
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT node_id FROM state_jobs UNION SELECT node_id FROM state_summaries
+                 UNION SELECT node_id FROM state_enrichment UNION SELECT node_id FROM state_plugin_kv WHERE node_id <> ''
+                 UNION SELECT value FROM state_executions, json_each(state_executions.node_ids_json)",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
     }
 
     fn load_scan(&self) -> Result<Option<ScanResult>, StorageError> {
@@ -193,6 +236,42 @@ impl StoragePort for SqliteStorage {
         result.issues = issues;
         Ok(Some(result))
     }
+}
+
+/// Moves every `state_*` reference from `from` to `to`. Tables keyed by node keep the
+/// destination's row when both exist. Returns the rows moved per table.
+fn rekey_node(
+    tx: &rusqlite::Transaction<'_>,
+    from: &str,
+    to: &str,
+) -> Result<Vec<sm_kernel::ports::TableCount>, StorageError> {
+    let mut moved = Vec::new();
+    let mut count = |table: &str, n: usize| {
+        if n > 0 {
+            moved.push(sm_kernel::ports::TableCount { table: table.to_owned(), rows: n as u64 });
+        }
+    };
+    count(
+        "state_jobs",
+        tx.execute("UPDATE state_jobs SET node_id = ?2 WHERE node_id = ?1", params![from, to]).map_err(db_err)?,
+    );
+    let n = tx
+        .execute(
+            "UPDATE state_executions SET node_ids_json =
+               (SELECT json_group_array(CASE WHEN value = ?1 THEN ?2 ELSE value END) FROM json_each(state_executions.node_ids_json))
+             WHERE EXISTS (SELECT 1 FROM json_each(state_executions.node_ids_json) WHERE value = ?1)",
+            params![from, to],
+        )
+        .map_err(db_err)?;
+    count("state_executions", n);
+    for table in ["state_summaries", "state_enrichment", "state_plugin_kv"] {
+        let n = tx
+            .execute(&format!("UPDATE OR IGNORE {table} SET node_id = ?2 WHERE node_id = ?1"), params![from, to])
+            .map_err(db_err)?;
+        tx.execute(&format!("DELETE FROM {table} WHERE node_id = ?1"), params![from]).map_err(db_err)?;
+        count(table, n);
+    }
+    Ok(moved)
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
@@ -605,6 +684,34 @@ impl StorageAdminPort for SqliteStorage {
         }
         out.push_str("COMMIT;\n");
         Ok(out)
+    }
+
+    fn reconcile_node(
+        &mut self,
+        from: &str,
+        to: &str,
+        drop_issues: &[(String, String)],
+        add_issue: Option<&Issue>,
+        dry_run: bool,
+    ) -> Result<Vec<TableCount>, StorageError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let moved = rekey_node(&tx, from, to)?;
+        for (rule, node) in drop_issues {
+            tx.execute(
+                "DELETE FROM scan_issues WHERE rule_id = ?1 AND EXISTS (SELECT 1 FROM json_each(scan_issues.node_ids_json) WHERE value = ?2)",
+                params![rule, node],
+            )
+            .map_err(db_err)?;
+        }
+        if let Some(issue) = add_issue {
+            write_issues(&tx, std::slice::from_ref(issue))?;
+        }
+        if dry_run {
+            tx.rollback().map_err(db_err)?;
+        } else {
+            tx.commit().map_err(db_err)?;
+        }
+        Ok(moved)
     }
 
     fn plugin_toggles(&self) -> Result<std::collections::BTreeMap<String, bool>, StorageError> {

@@ -58,6 +58,7 @@ pub fn run(args: &InitArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
             dry_run: false,
             allow_empty: true,
             db: db.clone(),
+            track_renames: true,
         };
         let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
         if result.has_errors() {

@@ -11,6 +11,7 @@ pub mod graph;
 pub mod help;
 pub mod init;
 pub mod list;
+pub mod orphans;
 pub mod plugins;
 pub mod scan;
 pub mod show;

@@ -25,6 +25,8 @@ pub struct ScanPlan {
     pub dry_run: bool,
     pub allow_empty: bool,
     pub db: PathBuf,
+    /// Compare with the stored scan to report renames and orphans (off for `--compare-with`).
+    pub track_renames: bool,
 }
 
 pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
@@ -43,6 +45,7 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
         dry_run: args.dry_run || baseline.is_some(),
         allow_empty: args.allow_empty,
         db: global.db.clone().unwrap_or_else(|| ctx.default_db()),
+        track_renames: baseline.is_none(),
     };
     let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
     if let Some((path, before)) = &baseline {
@@ -162,8 +165,14 @@ pub fn scan_and_persist(
         rule_config: settings.rule_config(),
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
-    let result = run_scan(&deps, &request).map_err(scan_error)?;
+    let mut result = run_scan(&deps, &request).map_err(scan_error)?;
     if plan.dry_run {
+        // Read-only: report renames against the stored scan if there is one, write nothing.
+        if plan.track_renames
+            && let Some(storage) = wiring::open_existing_storage(&plan.db)?
+        {
+            track_renames(storage.as_ref(), &mut result, &plan.db)?;
+        }
         return Ok(result);
     }
     let mut storage = wiring::open_storage(&plan.db)?;
@@ -181,8 +190,34 @@ pub fn scan_and_persist(
             .with_details(serde_json::json!({ "existingNodes": existing, "roots": plan.roots })));
         }
     }
-    storage.persist_scan(&result).map_err(|e| wiring::storage_error(&plan.db, &e))?;
+    let renames = if plan.track_renames { track_renames(storage.as_ref(), &mut result, &plan.db)? } else { Vec::new() };
+    storage.persist_scan_with_renames(&result, &renames).map_err(|e| wiring::storage_error(&plan.db, &e))?;
     Ok(result)
+}
+
+/// Compares with the stored scan: appends `auto-rename-*` and `orphan` issues (and orphans for
+/// stranded state) to `result`; returns the renames whose state should move.
+fn track_renames(
+    storage: &dyn sm_kernel::ports::StoragePort,
+    result: &mut ScanResult,
+    db: &Path,
+) -> Result<Vec<sm_kernel::rename_tracking::RenameOp>, CliError> {
+    // A scan that found nothing (wrong root, every adapter off) says nothing about renames.
+    if result.nodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let prior = storage.node_fingerprints().map_err(|e| wiring::storage_error(db, &e))?;
+    let outcome = if prior.is_empty() {
+        sm_kernel::rename_tracking::RenameOutcome::default()
+    } else {
+        sm_kernel::rename_tracking::track(&prior, &result.nodes)
+    };
+    let refs = storage.state_node_refs().map_err(|e| wiring::storage_error(db, &e))?;
+    let stranded = sm_kernel::rename_tracking::stranded(&refs, &result.nodes, &outcome);
+    result.issues.extend(outcome.issues.iter().cloned());
+    result.issues.extend(stranded);
+    result.stats.issues_count = result.issues.len() as u64;
+    Ok(outcome.renames)
 }
 
 fn scan_error(e: ScanError) -> CliError {

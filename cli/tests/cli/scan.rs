@@ -442,7 +442,7 @@ fn help_is_generated_in_three_formats() {
     }
     let scan = json["verbs"].as_array().expect("verbs").iter().find(|v| v["name"] == "scan").expect("scan");
     let flags: Vec<&str> = scan["flags"].as_array().expect("f").iter().filter_map(|f| f["long"].as_str()).collect();
-    assert_eq!(flags, vec!["--dry-run", "--no-tokens", "--allow-empty", "--strict", "--profile"]);
+    assert_eq!(flags, vec!["--dry-run", "--no-tokens", "--allow-empty", "--strict", "--profile", "--compare-with"]);
     let md = p.sm(&["help", "scan", "--format", "md"]);
     assert!(md.stdout.contains("## `sm scan`") && md.stdout.contains("`--allow-empty`"), "{}", md.stdout);
     let human = p.sm(&["help", "init"]);
@@ -616,4 +616,66 @@ fn compare_with_reports_drift_and_never_touches_the_database() {
     let bad = p.sm(&["scan", "--compare-with", "bad.json"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("not a ScanResult"), "{}", bad.stderr);
+}
+
+#[test]
+fn renames_move_state_and_orphans_can_be_reconciled_or_undone() {
+    let p = Project::new();
+    p.write("notes/a.md", "---\nname: a\n---\nAlpha body.\n")
+        .write("notes/b.md", "---\nname: shared\n---\nOne.\n")
+        .write("notes/c.md", "---\nname: c\n---\nGamma.\n")
+        .write("notes/x.md", "---\nname: twin\n---\nX.\n")
+        .write("notes/y.md", "---\nname: twin\n---\nY.\n");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    for node in ["notes/a.md", "notes/b.md", "notes/c.md"] {
+        conn.execute("INSERT INTO state_plugin_kv VALUES ('p', ?1, 'k', '1', 0)", [node]).expect("insert");
+    }
+    drop(conn);
+    std::fs::rename(p.root.join("notes/a.md"), p.root.join("notes/a2.md")).expect("mv");
+    std::fs::remove_file(p.root.join("notes/b.md")).expect("rm");
+    p.write("notes/b2.md", "---\nname: shared\n---\nTwo, rewritten.\n");
+    std::fs::remove_file(p.root.join("notes/x.md")).expect("rm");
+    std::fs::remove_file(p.root.join("notes/y.md")).expect("rm");
+    p.write("notes/w.md", "---\nname: twin\n---\nW.\n");
+    std::fs::remove_file(p.root.join("notes/c.md")).expect("rm");
+    let doc = p.sm(&["scan", "--json"]).json();
+    let issues: Vec<(String, String)> = doc["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .map(|i| (i["ruleId"].as_str().expect("r").to_owned(), i["nodeIds"][0].as_str().expect("n").to_owned()))
+        .collect();
+    let has = |r: &str, n: &str| issues.iter().any(|(a, b)| a == r && b == n);
+    assert!(has("auto-rename-medium", "notes/b2.md"), "{issues:?}");
+    assert!(has("auto-rename-ambiguous", "notes/w.md"), "{issues:?}");
+    assert!(has("orphan", "notes/c.md") && has("orphan", "notes/x.md") && has("orphan", "notes/y.md"), "{issues:?}");
+    assert!(!issues.iter().any(|(_, n)| n == "notes/a2.md"), "a high-confidence rename is silent");
+    let kv = |node: &str| -> i64 {
+        rusqlite::Connection::open(p.db())
+            .expect("open")
+            .query_row("SELECT COUNT(*) FROM state_plugin_kv WHERE node_id = ?1", [node], |r| r.get(0))
+            .expect("count")
+    };
+    assert_eq!((kv("notes/a2.md"), kv("notes/b2.md"), kv("notes/a.md")), (1, 1, 0), "state followed both renames");
+
+    let listed = p.sm(&["orphans", "--kind", "orphan", "--json"]).json();
+    assert_eq!(listed.as_array().expect("list").len(), 3);
+    assert_eq!(p.sm(&["orphans", "undo-rename", "notes/b2.md"]).code, 2, "asks first; no terminal");
+    let undone = p.sm(&["orphans", "undo-rename", "notes/b2.md", "--from", "notes/b.md", "--force"]);
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
+    assert_eq!((kv("notes/b2.md"), kv("notes/b.md")), (0, 1), "state moved back");
+    assert_eq!(p.sm(&["orphans", "undo-rename", "notes/w.md"]).code, 5, "an ambiguous rename moved nothing");
+    let dry = p.sm(&["orphans", "reconcile", "notes/c.md", "--to", "notes/w.md", "--dry-run", "--json"]).json();
+    assert_eq!(dry["moved"][0]["rows"], 1);
+    assert_eq!(kv("notes/c.md"), 1, "dry run");
+    assert_eq!(p.sm(&["orphans", "reconcile", "notes/c.md", "--to", "notes/w.md"]).code, 0);
+    assert_eq!((kv("notes/c.md"), kv("notes/w.md")), (0, 1));
+    assert_eq!(p.sm(&["orphans", "reconcile", "notes/nope.md", "--to", "notes/w.md"]).code, 5);
+    // The next scan still remembers history stranded on a path that no node has.
+    let again = p.sm(&["scan", "--json"]).json();
+    let stranded: Vec<&Value> =
+        again["issues"].as_array().expect("i").iter().filter(|i| i["data"]["stranded"] == true).collect();
+    assert_eq!(stranded.len(), 1);
+    assert_eq!(stranded[0]["nodeIds"][0], "notes/b.md");
 }
