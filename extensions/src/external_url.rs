@@ -27,6 +27,10 @@ impl Detector for ExternalUrl {
         }
     }
 
+    fn depends_on_index(&self) -> bool {
+        false
+    }
+
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
         let prose = ctx.prose;
         let lower = prose.to_ascii_lowercase();

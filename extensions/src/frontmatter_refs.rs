@@ -31,6 +31,10 @@ impl Detector for FrontmatterRefs {
         }
     }
 
+    fn depends_on_index(&self) -> bool {
+        false
+    }
+
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
         let this = ctx.node.path.as_str();
         let fm = &ctx.node.frontmatter;

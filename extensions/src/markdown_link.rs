@@ -30,6 +30,10 @@ impl Detector for MarkdownLink {
         }
     }
 
+    fn depends_on_index(&self) -> bool {
+        false
+    }
+
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
         let prose = ctx.prose;
         let lines = BodyLines::new(prose, ctx.body_start_line);

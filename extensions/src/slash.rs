@@ -57,6 +57,10 @@ impl Detector for Slash {
         }
     }
 
+    fn depends_on_index(&self) -> bool {
+        false
+    }
+
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
         let prose = ctx.prose;
         let lines = BodyLines::new(prose, ctx.body_start_line);

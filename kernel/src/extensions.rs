@@ -72,6 +72,12 @@ pub trait Detector: Send + Sync {
     /// Called once per scan, after all nodes are built and before any `detect`, so a detector can
     /// prepare per-scan state (e.g. a matcher over every node name).
     fn begin_scan(&self, _index: &NodeIndex) {}
+    /// Whether the output for a node can change when *other* nodes change (it resolves names or
+    /// files against the index). Such detectors re-run on unchanged files whenever the set of node
+    /// names, paths or files changed. Plugins are assumed to.
+    fn depends_on_index(&self) -> bool {
+        true
+    }
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link>;
     /// Detects over several nodes at once (one result per context, in order). The kernel always
     /// calls this, in chunks; override it when a call has a fixed cost worth sharing (a plugin

@@ -19,6 +19,7 @@ pub mod normalize;
 pub mod ports;
 pub mod registry;
 pub mod rename_tracking;
+pub mod scan_cache;
 pub mod scan_delta;
 pub mod scan_orchestrator;
 pub mod tokens;

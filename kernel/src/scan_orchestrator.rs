@@ -5,7 +5,7 @@
 //! Persistence is the caller's next step (it owns the StoragePort), so `--dry-run` is simply "do not
 //! call persist". A malformed file never fails the scan: it becomes an issue in the result.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -23,6 +23,7 @@ use crate::model::{
 use crate::node_index::NodeIndex;
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
 use crate::registry::{Registry, is_kebab};
+use crate::scan_cache::{CachedNode, ScanCache, index_fingerprint};
 use crate::tokens::count_tokens;
 
 /// Rule ids the kernel itself emits (not rules: they cannot be disabled).
@@ -78,6 +79,29 @@ pub enum ScanError {
 
 /// Runs the whole pipeline and returns a sorted, deterministic result.
 pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult, ScanError> {
+    run_scan_with_cache(deps, request, None).map(|(result, _)| result)
+}
+
+/// One node on its way through the pipeline.
+struct Entry {
+    node: Node,
+    /// The body, when the file was read in this scan.
+    body: Option<(String, u64)>,
+    file_size: u64,
+    file_mtime_ms: i64,
+    body_start_line: u64,
+    file_issues: Vec<Issue>,
+    /// Per-detector output reused from the cache.
+    cached_detections: Option<BTreeMap<String, Vec<Link>>>,
+}
+
+/// Like [`run_scan`], reusing `prior` where files did not change (same size and mtime), and
+/// returning the cache the next incremental scan needs. The result equals a full scan's.
+pub fn run_scan_with_cache(
+    deps: &ScanDeps<'_>,
+    request: &ScanRequest,
+    prior: Option<&ScanCache>,
+) -> Result<(ScanResult, ScanCache), ScanError> {
     validate_roots(deps.fs, &request.roots)?;
     let started_at = deps.clock.now_ms();
     let run_id = deps.clock.new_run_id();
@@ -115,43 +139,105 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
                     ));
                     continue;
                 }
-                candidates.push(Candidate { root: root.clone(), path: file.path, size: file.size, adapter, kind });
+                candidates.push(Candidate {
+                    root: root.clone(),
+                    path: file.path,
+                    size: file.size,
+                    mtime_ms: file.mtime_ms,
+                    adapter,
+                    kind,
+                });
             }
         }
     }
 
     let total = candidates.len() as u64;
     let done = AtomicU64::new(0);
-    let built: Vec<FileOutcome> = candidates
+    let cached_for = |c: &Candidate| -> Option<&CachedNode> {
+        let e = prior?.nodes.get(&c.path)?;
+        let same_file = e.file_size == c.size && e.file_mtime_ms == c.mtime_ms && c.mtime_ms != 0;
+        let same_class = e.node.adapter == c.adapter && e.node.kind == c.kind;
+        let has_tokens = !request.tokens || e.node.tokens.is_some();
+        (same_file && same_class && has_tokens).then_some(e)
+    };
+    let built: Vec<Result<Entry, Issue>> = candidates
         .par_iter()
         .map(|c| {
-            let outcome = build_one(deps.fs, request, c);
+            let cached = cached_for(c);
+            let outcome = match cached {
+                Some(e) => Ok(entry_from_cache(e, request.tokens)),
+                None => entry_from_file(deps.fs, request, c),
+            };
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
-            emit(types::SCAN_PROGRESS, json!({ "index": index, "total": total, "path": c.path }));
+            emit(
+                types::SCAN_PROGRESS,
+                json!({ "index": index, "total": total, "path": c.path, "cached": cached.is_some() }),
+            );
             outcome
         })
         .collect();
-
-    let mut nodes: Vec<Node> = Vec::with_capacity(built.len());
-    let mut bodies: Vec<(String, u64)> = Vec::with_capacity(built.len());
+    let mut entries: Vec<Entry> = Vec::with_capacity(built.len());
     for outcome in built {
         match outcome {
-            FileOutcome::Node { node, body, body_start_line, issues } => {
-                nodes.push(node);
-                bodies.push((body, body_start_line));
-                file_issues.extend(issues);
-            }
-            FileOutcome::Skipped(issue) => {
+            Ok(e) => entries.push(e),
+            Err(issue) => {
                 files_skipped += 1;
                 file_issues.push(issue);
             }
         }
     }
 
-    let index = NodeIndex::with_files(&nodes, all_files);
-    let detected = run_detectors(registry, &nodes, &bodies, &index);
-    drop(bodies);
-    let (mut links, external) = partition_external(detected);
+    let nodes_for_index: Vec<Node> = entries.iter().map(|e| e.node.clone()).collect();
+    let index = NodeIndex::with_files(&nodes_for_index, all_files.iter().cloned());
+    drop(nodes_for_index);
+    let mut sorted_files = all_files.clone();
+    sorted_files.sort();
+    let fingerprint = index_fingerprint(&index, &sorted_files);
+    let same_index = prior.and_then(|p| p.index_fingerprint.as_deref()) == Some(fingerprint.as_str());
+    let detectors: Vec<(String, bool)> =
+        registry.detectors().iter().map(|d| (d.info().id, d.depends_on_index())).collect();
+    // A cached node whose stored detector output may be stale is read again.
+    let stale: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.cached_detections
+                .as_ref()
+                .is_some_and(|det| detectors.iter().any(|(id, dep)| !det.contains_key(id) || (*dep && !same_index)))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let by_path: HashMap<&str, &Candidate> = candidates.iter().map(|c| (c.path.as_str(), c)).collect();
+    let reread: Vec<(usize, Option<Entry>)> = stale
+        .par_iter()
+        .map(|&i| {
+            let c = by_path.get(entries[i].node.path.as_str());
+            (i, c.and_then(|c| entry_from_file(deps.fs, request, c).ok()))
+        })
+        .collect();
+    for (i, fresh) in reread {
+        if let Some(fresh) = fresh {
+            entries[i] = fresh;
+        }
+    }
+
+    let fresh_idx: Vec<usize> =
+        entries.iter().enumerate().filter(|(_, e)| e.cached_detections.is_none()).map(|(i, _)| i).collect();
+    let fresh_nodes: Vec<&Node> = fresh_idx.iter().map(|&i| &entries[i].node).collect();
+    let fresh_bodies: Vec<&(String, u64)> =
+        fresh_idx.iter().map(|&i| entries[i].body.as_ref().expect("fresh entries carry their body")).collect();
+    let detected = run_detectors(registry, &fresh_nodes, &fresh_bodies, &index);
+    for (&i, det) in fresh_idx.iter().zip(detected) {
+        entries[i].cached_detections = Some(det);
+    }
+    let mut flattened = Vec::new();
+    for e in &entries {
+        let det = e.cached_detections.as_ref().expect("every entry has detections now");
+        for (id, _) in &detectors {
+            flattened.extend(det.get(id).into_iter().flatten().cloned());
+        }
+    }
+    let (mut links, external) = partition_external(flattened);
     links.sort_by(|a, b| {
         (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
             &b.source,
@@ -161,7 +247,30 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
         ))
     });
     let links = merge_duplicate_links(links);
+    let mut nodes: Vec<Node> = entries.iter().map(|e| e.node.clone()).collect();
     count_links(&mut nodes, &links, &external, &index);
+    for e in &entries {
+        file_issues.extend(e.file_issues.iter().cloned());
+    }
+
+    let cache = ScanCache {
+        nodes: entries
+            .into_iter()
+            .zip(&nodes)
+            .map(|(e, node)| {
+                let cached = CachedNode {
+                    node: node.clone(),
+                    file_size: e.file_size,
+                    file_mtime_ms: e.file_mtime_ms,
+                    body_start_line: e.body_start_line,
+                    detections: e.cached_detections.unwrap_or_default(),
+                    file_issues: e.file_issues,
+                };
+                (node.path.clone(), cached)
+            })
+            .collect(),
+        index_fingerprint: Some(fingerprint),
+    };
 
     let mut issues = run_rules(registry, &nodes, &links, &index, &request.rule_config);
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
@@ -185,7 +294,7 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     emit(types::SCAN_COMPLETED, json!({ "stats": stats }));
     let mut adapters: Vec<String> = registry.adapters().iter().map(|a| a.info().id).collect();
     adapters.sort();
-    Ok(ScanResult {
+    let result = ScanResult {
         schema_version: SCAN_RESULT_SCHEMA_VERSION,
         scanned_at: started_at,
         scope: request.scope,
@@ -196,7 +305,8 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
         links,
         issues,
         stats,
-    })
+    };
+    Ok((result, cache))
 }
 
 /// Checks every root before anything is read or written.
@@ -218,8 +328,40 @@ struct Candidate {
     root: String,
     path: String,
     size: u64,
+    mtime_ms: i64,
     adapter: String,
     kind: String,
+}
+
+fn entry_from_cache(e: &CachedNode, tokens: bool) -> Entry {
+    let mut node = e.node.clone();
+    if !tokens {
+        node.tokens = None;
+    }
+    Entry {
+        node,
+        body: None,
+        file_size: e.file_size,
+        file_mtime_ms: e.file_mtime_ms,
+        body_start_line: e.body_start_line,
+        file_issues: e.file_issues.clone(),
+        cached_detections: Some(e.detections.clone()),
+    }
+}
+
+fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> Result<Entry, Issue> {
+    match build_one(fs, request, c) {
+        FileOutcome::Node { node, body, body_start_line, issues } => Ok(Entry {
+            node,
+            body: Some((body, body_start_line)),
+            file_size: c.size,
+            file_mtime_ms: c.mtime_ms,
+            body_start_line,
+            file_issues: issues,
+            cached_detections: None,
+        }),
+        FileOutcome::Skipped(issue) => Err(issue),
+    }
 }
 
 enum FileOutcome {
@@ -393,14 +535,19 @@ fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
     file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned()
 }
 
-fn run_detectors(registry: &Registry, nodes: &[Node], bodies: &[(String, u64)], index: &NodeIndex) -> Vec<Link> {
-    if registry.detectors().is_empty() {
-        return Vec::new();
+fn run_detectors(
+    registry: &Registry,
+    nodes: &[&Node],
+    bodies: &[&(String, u64)],
+    index: &NodeIndex,
+) -> Vec<BTreeMap<String, Vec<Link>>> {
+    if registry.detectors().is_empty() || nodes.is_empty() {
+        return vec![BTreeMap::new(); nodes.len()];
     }
     for detector in registry.detectors() {
         detector.begin_scan(index);
     }
-    let pairs: Vec<(&Node, &(String, u64))> = nodes.iter().zip(bodies.iter()).collect();
+    let pairs: Vec<(&Node, &(String, u64))> = nodes.iter().copied().zip(bodies.iter().copied()).collect();
     pairs
         .par_chunks(DETECT_CHUNK)
         .flat_map_iter(|chunk| {
@@ -416,19 +563,19 @@ fn run_detectors(registry: &Registry, nodes: &[Node], bodies: &[(String, u64)], 
                     index,
                 })
                 .collect();
-            let mut links = Vec::new();
+            let mut per_node: Vec<BTreeMap<String, Vec<Link>>> = vec![BTreeMap::new(); chunk.len()];
             for detector in registry.detectors() {
                 let id = detector.info().id;
-                for mut found in detector.detect_batch(&ctxs) {
+                for (slot, mut found) in per_node.iter_mut().zip(detector.detect_batch(&ctxs)) {
                     for link in &mut found {
                         if link.sources.is_empty() {
                             link.sources.push(id.clone());
                         }
                     }
-                    links.extend(found);
+                    slot.insert(id.clone(), found);
                 }
             }
-            links
+            per_node
         })
         .collect()
 }

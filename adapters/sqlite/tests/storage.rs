@@ -74,7 +74,7 @@ fn twenty_thousand_nodes_persist_and_load_back_identically() {
     let path = dir.path().join(".skill-map/skill-map.db");
     let mut storage = SqliteStorage::open(&path).expect("open");
     let applied = storage.migrate().expect("migrate");
-    assert_eq!(applied.len(), 1);
+    assert_eq!(applied.len() as u32, sm_adapter_sqlite::latest_schema_version());
     let result = scan(20_000);
     storage.persist_scan(&result).expect("persist 20k nodes");
     assert_eq!(storage.count_nodes().expect("count"), 20_000);
@@ -105,7 +105,9 @@ fn migrations_are_idempotent_and_create_the_three_zones() {
     assert_eq!(storage.load_scan().expect("load"), None);
     storage.migrate().expect("migrate");
     assert!(storage.migrate().expect("again").is_empty());
-    assert_eq!(storage.schema_version().expect("v"), 1);
+    let latest = sm_adapter_sqlite::latest_schema_version();
+    assert!(latest >= 2);
+    assert_eq!(storage.schema_version().expect("v"), latest);
     let conn = storage.connection();
     let mut tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
@@ -125,6 +127,7 @@ fn migrations_are_idempotent_and_create_the_three_zones() {
             "scan_issues",
             "scan_links",
             "scan_meta",
+            "scan_node_cache",
             "scan_nodes",
             "state_enrichment",
             "state_executions",
@@ -136,7 +139,7 @@ fn migrations_are_idempotent_and_create_the_three_zones() {
     let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("pragma");
     assert_eq!(journal, "wal");
     let user_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("pragma");
-    assert_eq!(user_version, 1);
+    assert_eq!(user_version, i64::from(latest));
     // CHECK constraints guard the enums.
     let bad = conn.execute(
         "INSERT INTO scan_links (source_path, target_path, kind, confidence) VALUES ('a', 'b', 'likes', 'high')",

@@ -1,0 +1,49 @@
+//! What an incremental scan reuses from the previous one.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::model::{Issue, Link, Node};
+use crate::node_index::NodeIndex;
+
+/// Everything about one node that lets the next scan skip reading its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedNode {
+    pub node: Node,
+    pub file_size: u64,
+    pub file_mtime_ms: i64,
+    pub body_start_line: u64,
+    /// Raw output per detector id, before links are merged.
+    pub detections: BTreeMap<String, Vec<Link>>,
+    /// Issues about the file itself (frontmatter problems), before `--strict` is applied.
+    pub file_issues: Vec<Issue>,
+}
+
+/// The previous scan, as an incremental scan needs it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanCache {
+    pub nodes: BTreeMap<String, CachedNode>,
+    /// [`index_fingerprint`] of the scan that wrote this cache.
+    pub index_fingerprint: Option<String>,
+}
+
+/// A hash of every node path, node name and walked file: detectors that look at the whole graph
+/// (name mentions, @-mentions) give the same answer for an unchanged file only if this is equal.
+pub fn index_fingerprint(index: &NodeIndex, files: &[String]) -> String {
+    let mut h = Sha256::new();
+    for (name, path, kind) in index.named_nodes() {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(kind.as_bytes());
+        h.update([1]);
+    }
+    h.update([2]);
+    for f in files {
+        h.update(f.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
