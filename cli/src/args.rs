@@ -395,6 +395,10 @@ pub struct ScanArgs {
     /// Compute and print the result without writing the database
     #[arg(long)]
     pub dry_run: bool,
+    /// Reuse the stored scan for files whose size and mtime did not change (the result is the same
+    /// as a full scan's)
+    #[arg(long)]
+    pub changed: bool,
     /// Skip token counts
     #[arg(long)]
     pub no_tokens: bool,

@@ -94,15 +94,19 @@ pub trait StoragePort: Send {
     fn count_nodes(&self) -> Result<u64, StorageError>;
     /// Replaces the scan zone with `result` in one transaction.
     fn persist_scan(&mut self, result: &ScanResult) -> Result<(), StorageError> {
-        self.persist_scan_with_renames(result, &[])
+        self.persist_scan_with_renames(result, &[], None)
     }
-    /// Like [`persist_scan`](Self::persist_scan), first moving `state_*` references along `renames`
-    /// — all in one transaction.
+    /// Like [`persist_scan`](Self::persist_scan), first moving `state_*` references along `renames`,
+    /// and storing the incremental-scan `cache` when given — all in one transaction.
     fn persist_scan_with_renames(
         &mut self,
         result: &ScanResult,
         renames: &[crate::rename_tracking::RenameOp],
+        cache: Option<&crate::scan_cache::ScanCache>,
     ) -> Result<(), StorageError>;
+    /// What `sm scan --changed` reuses: the stored nodes with their cache rows; `None` when no
+    /// scan (or no cache) was stored.
+    fn load_cache(&self) -> Result<Option<crate::scan_cache::ScanCache>, StorageError>;
     /// Path and hashes of every persisted node (cheap: no frontmatter, links or issues).
     fn node_fingerprints(&self) -> Result<Vec<crate::rename_tracking::Fingerprint>, StorageError>;
     /// Every node path referenced by a `state_*` row.

@@ -160,7 +160,7 @@ pub fn run_scan_with_cache(
         let has_tokens = !request.tokens || e.node.tokens.is_some();
         (same_file && same_class && has_tokens).then_some(e)
     };
-    let built: Vec<Result<Entry, Issue>> = candidates
+    let built: Vec<Result<Entry, Box<Issue>>> = candidates
         .par_iter()
         .map(|c| {
             let cached = cached_for(c);
@@ -182,7 +182,7 @@ pub fn run_scan_with_cache(
             Ok(e) => entries.push(e),
             Err(issue) => {
                 files_skipped += 1;
-                file_issues.push(issue);
+                file_issues.push(*issue);
             }
         }
     }
@@ -349,7 +349,7 @@ fn entry_from_cache(e: &CachedNode, tokens: bool) -> Entry {
     }
 }
 
-fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> Result<Entry, Issue> {
+fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> Result<Entry, Box<Issue>> {
     match build_one(fs, request, c) {
         FileOutcome::Node { node, body, body_start_line, issues } => Ok(Entry {
             node,
@@ -360,7 +360,7 @@ fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate
             file_issues: issues,
             cached_detections: None,
         }),
-        FileOutcome::Skipped(issue) => Err(issue),
+        FileOutcome::Skipped(issue) => Err(Box::new(issue)),
     }
 }
 

@@ -165,10 +165,15 @@ impl StoragePort for SqliteStorage {
         &mut self,
         result: &ScanResult,
         renames: &[sm_kernel::rename_tracking::RenameOp],
+        cache: Option<&sm_kernel::scan_cache::ScanCache>,
     ) -> Result<(), StorageError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
         for r in renames {
             rekey_node(&tx, &r.from, &r.to)?;
+        }
+        tx.execute_batch("DELETE FROM scan_node_cache;").map_err(db_err)?;
+        if let Some(cache) = cache {
+            write_cache(&tx, cache)?;
         }
         tx.execute_batch(
             "DELETE FROM scan_nodes; DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;",
@@ -178,7 +183,57 @@ impl StoragePort for SqliteStorage {
         write_nodes(&tx, &result.nodes, result.scanned_at)?;
         write_links(&tx, &result.links)?;
         write_issues(&tx, &result.issues)?;
+        if let Some(fp) = cache.and_then(|c| c.index_fingerprint.as_deref()) {
+            tx.execute("UPDATE scan_meta SET index_fingerprint = ?1 WHERE id = 1", params![fp]).map_err(db_err)?;
+        }
         tx.commit().map_err(db_err)
+    }
+
+    fn load_cache(&self) -> Result<Option<sm_kernel::scan_cache::ScanCache>, StorageError> {
+        if self.schema_version()? < 2 {
+            return Ok(None);
+        }
+        let fingerprint: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT index_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        let Some(fingerprint) = fingerprint else { return Ok(None) };
+        let nodes: std::collections::HashMap<String, Node> =
+            read_nodes(&self.conn)?.into_iter().map(|n| (n.path.clone(), n)).collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, file_size, file_mtime_ms, body_start_line, detections_json, file_issues_json FROM scan_node_cache")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(db_err)?;
+        let mut cache = sm_kernel::scan_cache::ScanCache { nodes: Default::default(), index_fingerprint: fingerprint };
+        for row in rows {
+            let (path, size, mtime, start, det, issues) = row.map_err(db_err)?;
+            let Some(node) = nodes.get(&path).cloned() else { continue };
+            cache.nodes.insert(
+                path,
+                sm_kernel::scan_cache::CachedNode {
+                    node,
+                    file_size: size as u64,
+                    file_mtime_ms: mtime,
+                    body_start_line: start as u64,
+                    detections: parse_json(&det, "scan_node_cache.detections_json")?,
+                    file_issues: parse_json(&issues, "scan_node_cache.file_issues_json")?,
+                },
+            );
+        }
+        Ok(if cache.nodes.is_empty() { None } else { Some(cache) })
     }
 
     fn node_fingerprints(&self) -> Result<Vec<sm_kernel::rename_tracking::Fingerprint>, StorageError> {
@@ -298,6 +353,27 @@ fn write_meta(tx: &rusqlite::Transaction<'_>, r: &ScanResult) -> Result<(), Stor
         ],
     )
     .map_err(db_err)?;
+    Ok(())
+}
+
+fn write_cache(tx: &rusqlite::Transaction<'_>, cache: &sm_kernel::scan_cache::ScanCache) -> Result<(), StorageError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line, detections_json, file_issues_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(db_err)?;
+    for (path, c) in &cache.nodes {
+        stmt.execute(params![
+            path,
+            c.file_size as i64,
+            c.file_mtime_ms,
+            c.body_start_line as i64,
+            to_json(&c.detections),
+            to_json(&c.file_issues),
+        ])
+        .map_err(db_err)?;
+    }
     Ok(())
 }
 

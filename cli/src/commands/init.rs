@@ -59,6 +59,7 @@ pub fn run(args: &InitArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
             allow_empty: true,
             db: db.clone(),
             track_renames: true,
+            incremental: false,
         };
         let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
         if result.has_errors() {

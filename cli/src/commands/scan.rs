@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use sm_kernel::model::{SPEC_VERSION, ScanResult, ScannedBy, Scope, Severity};
 use sm_kernel::ports::WalkOptions;
-use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, run_scan, validate_roots};
+use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, run_scan_with_cache, validate_roots};
 
 use crate::args::{GlobalArgs, ScanArgs};
 use crate::output::{CliError, Output, exit, sanitize};
@@ -27,6 +27,8 @@ pub struct ScanPlan {
     pub db: PathBuf,
     /// Compare with the stored scan to report renames and orphans (off for `--compare-with`).
     pub track_renames: bool,
+    /// Reuse the stored scan for unchanged files.
+    pub incremental: bool,
 }
 
 pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
@@ -46,6 +48,7 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
         allow_empty: args.allow_empty,
         db: global.db.clone().unwrap_or_else(|| ctx.default_db()),
         track_renames: baseline.is_none(),
+        incremental: args.changed,
     };
     let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
     if let Some((path, before)) = &baseline {
@@ -165,7 +168,8 @@ pub fn scan_and_persist(
         rule_config: settings.rule_config(),
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
-    let mut result = run_scan(&deps, &request).map_err(scan_error)?;
+    let prior = if plan.incremental { load_cache(&plan.db, out)? } else { None };
+    let (mut result, cache) = run_scan_with_cache(&deps, &request, prior.as_ref()).map_err(scan_error)?;
     if plan.dry_run {
         // Read-only: report renames against the stored scan if there is one, write nothing.
         if plan.track_renames
@@ -191,8 +195,22 @@ pub fn scan_and_persist(
         }
     }
     let renames = if plan.track_renames { track_renames(storage.as_ref(), &mut result, &plan.db)? } else { Vec::new() };
-    storage.persist_scan_with_renames(&result, &renames).map_err(|e| wiring::storage_error(&plan.db, &e))?;
+    storage
+        .persist_scan_with_renames(&result, &renames, Some(&cache))
+        .map_err(|e| wiring::storage_error(&plan.db, &e))?;
     Ok(result)
+}
+
+/// The stored scan's cache, or `None` (with a note) when there is nothing to reuse yet.
+fn load_cache(db: &Path, out: &Output) -> Result<Option<sm_kernel::scan_cache::ScanCache>, CliError> {
+    let cache = match wiring::open_existing_storage(db)? {
+        Some(storage) => storage.load_cache().map_err(|e| wiring::storage_error(db, &e))?,
+        None => None,
+    };
+    if cache.is_none() {
+        out.note("--changed: no stored scan to reuse yet; running a full scan");
+    }
+    Ok(cache)
 }
 
 /// Compares with the stored scan: appends `auto-rename-*` and `orphan` issues (and orphans for

@@ -442,7 +442,10 @@ fn help_is_generated_in_three_formats() {
     }
     let scan = json["verbs"].as_array().expect("verbs").iter().find(|v| v["name"] == "scan").expect("scan");
     let flags: Vec<&str> = scan["flags"].as_array().expect("f").iter().filter_map(|f| f["long"].as_str()).collect();
-    assert_eq!(flags, vec!["--dry-run", "--no-tokens", "--allow-empty", "--strict", "--profile", "--compare-with"]);
+    assert_eq!(
+        flags,
+        vec!["--dry-run", "--changed", "--no-tokens", "--allow-empty", "--strict", "--profile", "--compare-with"]
+    );
     let md = p.sm(&["help", "scan", "--format", "md"]);
     assert!(md.stdout.contains("## `sm scan`") && md.stdout.contains("`--allow-empty`"), "{}", md.stdout);
     let human = p.sm(&["help", "init"]);
@@ -678,4 +681,122 @@ fn renames_move_state_and_orphans_can_be_reconciled_or_undone() {
         again["issues"].as_array().expect("i").iter().filter(|i| i["data"]["stranded"] == true).collect();
     assert_eq!(stranded.len(), 1);
     assert_eq!(stranded[0]["nodeIds"][0], "notes/b.md");
+}
+
+/// A small deterministic pseudo-random sequence (no dependency, same on every machine).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn strip_timing(mut v: Value) -> Value {
+    v["scannedAt"] = Value::Null;
+    v["stats"]["durationMs"] = Value::Null;
+    v
+}
+
+#[test]
+fn incremental_scans_equal_full_scans_after_random_changes() {
+    let p = Project::new();
+    for i in 0..40 {
+        let (dir, kind) = match i % 4 {
+            0 => (format!(".claude/skills/skill-{i:02}/SKILL.md"), "skill"),
+            1 => (format!(".claude/agents/agent-{i:02}.md"), "agent"),
+            2 => (format!(".claude/commands/cmd-{i:02}.md"), "command"),
+            _ => (format!("notes/note-{i:02}.md"), "note"),
+        };
+        let next = (i + 3) % 40;
+        p.write(
+            &dir,
+            format!(
+                "---\nname: {kind}-{i:02}\ndescription: The {kind} number {i}.\n---\n\n# {kind} {i}\n\nUse /cmd-{next:02} and ask @agent-{:02}.\nSee [note](../notes/note-{:02}.md) and skill-{:02} as well.\n",
+                (i + 1) % 40,
+                (i + 3) % 40,
+                (i + 4) % 40
+            ),
+        );
+    }
+    assert!(p.sm(&["scan"]).code <= 1);
+    // Two copies of the same project and database: one rescanned fully, one incrementally.
+    let twin = Project::new();
+    copy_dir(&p.root, &twin.root);
+    let mut rng = Lcg(7);
+    for round in 0..3 {
+        for project in [&p, &twin] {
+            let mut rng = Lcg(rng.0);
+            let mut files: Vec<String> = Vec::new();
+            collect_md(&project.root, &project.root, &mut files);
+            files.sort();
+            for step in 0..8 {
+                let pick = files[rng.next(files.len())].clone();
+                let path = project.root.join(&pick);
+                if !path.exists() {
+                    continue;
+                }
+                match rng.next(5) {
+                    0 => {
+                        let mut text = std::fs::read_to_string(&path).expect("read");
+                        text.push_str(&format!("\nRound {round} step {step}: also /cmd-{:02}.\n", rng.next(40)));
+                        std::fs::write(&path, text).expect("write");
+                    }
+                    1 => {
+                        let target = path.with_file_name(format!("moved-{round}-{step}.md"));
+                        std::fs::rename(&path, target).expect("rename");
+                    }
+                    2 => std::fs::remove_file(&path).expect("rm"),
+                    3 => {
+                        let text = std::fs::read_to_string(&path).expect("read").replace("name: ", "name: renamed-");
+                        std::fs::write(&path, text).expect("write");
+                    }
+                    _ => {
+                        project.write(
+                            &format!("notes/new-{round}-{step}.md"),
+                            format!(
+                                "---\nname: fresh-note-{round}-{step}\n---\nMentions skill-{:02} and agent-{:02}.\n",
+                                rng.next(40),
+                                rng.next(40)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        rng.next(1000);
+        let full = p.sm(&["scan", "--json"]);
+        let incremental = twin.sm(&["scan", "--changed", "--json", "--progress", "ndjson"]);
+        assert!(full.code <= 1 && incremental.code <= 1, "{}\n{}", full.stderr, incremental.stderr);
+        let cached = incremental.stderr.lines().filter(|l| l.contains("\"cached\":true")).count();
+        if round > 0 {
+            assert!(cached > 20, "round {round}: only {cached} files came from the cache");
+        }
+        assert!(!incremental.stderr.contains("running a full scan"), "the twin had a stored scan to reuse");
+        let (a, b) = (strip_timing(full.json()), strip_timing(incremental.json()));
+        if a != b {
+            let (an, bn) = (a["nodes"].as_array().expect("n"), b["nodes"].as_array().expect("n"));
+            for (x, y) in an.iter().zip(bn) {
+                assert_eq!(x, y, "round {round}: first differing node");
+            }
+            assert_eq!(a["links"], b["links"], "round {round}: links differ");
+            assert_eq!(a["issues"], b["issues"], "round {round}: issues differ");
+            assert_eq!(a, b, "round {round}");
+        }
+    }
+}
+
+fn collect_md(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == ".skill-map") {
+            continue;
+        }
+        if path.is_dir() {
+            collect_md(base, &path, out);
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path.strip_prefix(base).expect("inside").to_string_lossy().into_owned());
+        }
+    }
 }
