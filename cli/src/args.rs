@@ -73,6 +73,8 @@ pub enum Verb {
     Init(InitArgs),
     /// Walk the roots, build the graph and store it in the database
     Scan(ScanArgs),
+    /// Scan, then rescan incrementally on every change until Ctrl-C
+    Watch(WatchArgs),
     /// Print the versions of sm, its kernel, spec and database schema
     Version,
     /// Help for sm or one verb, as text, Markdown or JSON
@@ -414,6 +416,22 @@ pub struct ScanArgs {
     /// Compare a fresh scan with a saved `sm scan --json` result; exit 1 on any drift. Writes nothing.
     #[arg(long, value_name = "DUMP.json")]
     pub compare_with: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Directories to watch and scan (default as for `sm scan`)
+    #[arg(value_name = "ROOTS")]
+    pub roots: Vec<String>,
+    /// Skip token counts
+    #[arg(long)]
+    pub no_tokens: bool,
+    /// Frontmatter problems are errors instead of warnings
+    #[arg(long)]
+    pub strict: bool,
+    /// Stop with exit 2 after this many failed batches in a row (0: never)
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_consecutive_failures: u32,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ pub fn main_entry() -> ExitCode {
         }
         Some(Verb::Init(a)) => commands::init::run(a, &cli.global, global_scope, &out),
         Some(Verb::Scan(a)) => commands::scan::run(a, &cli.global, global_scope, &out),
+        Some(Verb::Watch(a)) => commands::watch::run(a, &cli.global, global_scope, &out),
         Some(Verb::Version) => commands::version::run(&cli.global, global_scope, &out),
         Some(Verb::Help(a)) => commands::help::run(a, &out),
         Some(Verb::List(a)) => commands::list::run(a, &cli.global, global_scope, &out),

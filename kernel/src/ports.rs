@@ -51,9 +51,30 @@ pub enum FsError {
     BadPattern { pattern: String, message: String },
 }
 
+/// What a watch stream yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// A debounced batch of changed paths (as the OS reports them, possibly absolute).
+    Changed(Vec<String>),
+    /// The watcher reported a problem; watching goes on.
+    Error(String),
+    /// Nothing happened before the timeout.
+    Idle,
+}
+
+/// A stream of debounced filesystem changes.
+pub trait WatchStream: Send {
+    /// The next batch, or `Idle` after `timeout_ms`.
+    fn next(&mut self, timeout_ms: u64) -> WatchEvent;
+}
+
 /// Reads the user's files. Only this port sees OS paths; everything it returns is root-relative
 /// POSIX.
 pub trait FilesystemPort: Send + Sync {
+    /// Watches `roots` recursively, batching changes that arrive within `debounce_ms`.
+    fn watch(&self, _roots: &[String], _debounce_ms: u64) -> Result<Box<dyn WatchStream>, FsError> {
+        Err(FsError::Io { path: String::new(), message: "watching is not supported by this filesystem".into() })
+    }
     /// Whether `root` (as the user typed it) exists and is a directory.
     fn root_status(&self, root: &str) -> RootStatus;
     /// All regular files under `root` that survive ignore rules, sorted by path.

@@ -11,7 +11,11 @@ use std::time::UNIX_EPOCH;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::{WalkBuilder, WalkState};
-use sm_kernel::ports::{FilesystemPort, FsError, RootStatus, WalkOptions, WalkedFile};
+use std::time::Duration;
+
+use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use sm_kernel::ports::{FilesystemPort, FsError, RootStatus, WalkOptions, WalkedFile, WatchEvent, WatchStream};
 
 /// The filesystem adapter. Relative roots are resolved against `base` (the process's working
 /// directory, captured once by the composition root).
@@ -102,9 +106,52 @@ impl FilesystemPort for LocalFilesystem {
         Ok(files)
     }
 
+    fn watch(&self, roots: &[String], debounce_ms: u64) -> Result<Box<dyn WatchStream>, FsError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut debouncer = new_debouncer(Duration::from_millis(debounce_ms), None, tx)
+            .map_err(|e| FsError::Io { path: String::new(), message: format!("cannot start watching: {e}") })?;
+        for root in roots {
+            let path = self.resolve(root);
+            debouncer.watch(&path, RecursiveMode::Recursive).map_err(|e| FsError::Io {
+                path: root.clone(),
+                message: format!("cannot watch (on Linux, see fs.inotify.max_user_watches): {e}"),
+            })?;
+        }
+        Ok(Box::new(NotifyStream { _debouncer: debouncer, rx }))
+    }
+
     fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError> {
         let full = self.resolve(root).join(path);
         std::fs::read(&full).map_err(|e| FsError::Io { path: path.to_owned(), message: e.to_string() })
+    }
+}
+
+/// Debounced notify events as a WatchStream.
+struct NotifyStream {
+    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    rx: std::sync::mpsc::Receiver<DebounceEventResult>,
+}
+
+impl WatchStream for NotifyStream {
+    fn next(&mut self, timeout_ms: u64) -> WatchEvent {
+        match self.rx.recv_timeout(Duration::from_millis(timeout_ms)) {
+            Ok(Ok(events)) => {
+                // Only what changes content counts: reading files (our own scans) raises access
+                // events, which must not trigger another scan.
+                let mut paths: Vec<String> = events
+                    .iter()
+                    .filter(|e| e.kind.is_create() || e.kind.is_modify() || e.kind.is_remove())
+                    .flat_map(|e| e.paths.iter())
+                    .map(|p| p.display().to_string())
+                    .collect();
+                paths.sort();
+                paths.dedup();
+                if paths.is_empty() { WatchEvent::Idle } else { WatchEvent::Changed(paths) }
+            }
+            Ok(Err(errors)) => WatchEvent::Error(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => WatchEvent::Idle,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => WatchEvent::Error("the watcher stopped".into()),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod scan;
 pub mod show;
 pub mod version;
+pub mod watch;
 
 use std::path::PathBuf;
 

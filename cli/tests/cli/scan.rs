@@ -800,3 +800,71 @@ fn collect_md(base: &Path, dir: &Path, out: &mut Vec<String>) {
         }
     }
 }
+
+/// Reads a child's stdout lines on a thread, so the test can wait with a timeout.
+fn line_reader(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn next_json(rx: &std::sync::mpsc::Receiver<String>) -> Value {
+    let line = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("a batch within 30 s");
+    serde_json::from_str(&line).expect("one ScanResult per line")
+}
+
+#[test]
+fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
+    let p = Project::new();
+    p.claude_project();
+    let mut child = p
+        .command(SM, &["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sm watch starts");
+    let rx = line_reader(child.stdout.take().expect("stdout"));
+    let first = next_json(&rx);
+    assert_eq!(first["stats"]["nodesCount"], 4);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.write("notes/live.md", "---\nname: live-note\n---\nSee [gone](gone.md).\n");
+    let second = next_json(&rx);
+    assert_eq!(second["stats"]["nodesCount"], 5);
+    assert!(second["issues"].as_array().expect("issues").iter().any(|i| i["data"]["target"] == "notes/gone.md"));
+    assert_eq!(p.db_count("scan_nodes"), 5, "each batch is persisted");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "Ctrl-C is a clean exit");
+}
+
+#[test]
+fn watch_gives_up_after_consecutive_failed_batches() {
+    let p = Project::new();
+    p.write("docs/guide.md", "# Guide\n").write("docs/other.md", "# Other\n");
+    let mut child = p
+        .command(SM, &["watch", "docs", "--json", "--max-consecutive-failures", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sm watch starts");
+    let rx = line_reader(child.stdout.take().expect("stdout"));
+    assert_eq!(next_json(&rx)["stats"]["nodesCount"], 2);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::remove_dir_all(p.root.join("docs")).expect("rm");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "watch did not give up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(2));
+}

@@ -1,0 +1,135 @@
+//! `sm watch [ROOTS]`: an incremental scan, then one per debounced batch of changes.
+//!
+//! Each batch is a full incremental scan (`--changed` semantics) persisted like `sm scan`; the
+//! batch's path list only decides whether anything relevant happened. Edits to `.skillmapignore` or
+//! the settings files reload the configuration before the next scan. Output: one summary line per
+//! batch, or one ScanResult per line with `--json`. Ctrl-C exits 0; `--max-consecutive-failures`
+//! failed batches in a row exit 2.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use sm_kernel::model::{ScanResult, Severity};
+use sm_kernel::ports::{FilesystemPort, WatchEvent};
+
+use crate::args::{GlobalArgs, WatchArgs};
+use crate::commands::scan::{ScanPlan, choose_roots, scan_and_persist};
+use crate::output::{CliError, Output, exit, format_elapsed};
+use crate::settings::{IGNORE_FILE, ScopeContext, Settings};
+use crate::wiring;
+
+pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
+    let ctx = ScopeContext::resolve(global_scope)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .map_err(|e| CliError::operational("signal", format!("cannot handle Ctrl-C: {e}")))?;
+    let mut settings = Settings::load_with(&ctx, &global.config)?;
+    let plan_for = |settings: &Settings| ScanPlan {
+        roots: choose_roots(&args.roots, settings, &ctx),
+        tokens: settings.tokenize() && !args.no_tokens,
+        strict: settings.strict() || args.strict,
+        dry_run: false,
+        allow_empty: false,
+        db: global.db.clone().unwrap_or_else(|| ctx.default_db()),
+        track_renames: true,
+        incremental: true,
+    };
+    let mut plan = plan_for(&settings);
+    let started = Instant::now();
+    let first = scan_and_persist(&ctx, &settings, &plan, global, out)?;
+    emit(out, &first, "initial scan", started);
+    let debounce = settings.get("scan.watch.debounceMs").and_then(|v| v.as_u64()).unwrap_or(300);
+    let fs = wiring::filesystem()?;
+    let mut watched: Vec<String> = plan.roots.clone();
+    let state_dir = ctx.state_dir();
+    if state_dir.is_dir() {
+        watched.push(state_dir.display().to_string());
+    }
+    let mut stream = fs.watch(&watched, debounce).map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
+    out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
+    let mut failures = 0u32;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            out.note("stopped");
+            return Ok(exit::OK);
+        }
+        let paths = match stream.next(200) {
+            WatchEvent::Idle => continue,
+            WatchEvent::Error(e) => {
+                out.note(&format!("watch: {e}"));
+                continue;
+            }
+            WatchEvent::Changed(paths) => paths,
+        };
+        out.verbose(2, &format!("watch: {}", paths.join(", ")));
+        let meta = paths.iter().any(|p| is_meta(p));
+        if !meta && !paths.iter().any(|p| is_relevant(p)) {
+            continue;
+        }
+        if meta {
+            match Settings::load_with(&ctx, &global.config) {
+                Ok(s) => {
+                    settings = s;
+                    plan = plan_for(&settings);
+                    out.note("settings or ignore rules changed; reloaded");
+                }
+                Err(e) => out.note(&format!("settings not reloaded: {}", e.message)),
+            }
+        }
+        let batch = Instant::now();
+        match scan_and_persist(&ctx, &settings, &plan, global, out) {
+            Ok(result) => {
+                failures = 0;
+                emit(out, &result, &format!("{} change(s)", paths.len()), batch);
+            }
+            Err(e) => {
+                failures += 1;
+                out.error(&e);
+                if args.max_consecutive_failures > 0 && failures >= args.max_consecutive_failures {
+                    return Err(CliError::operational(
+                        "watch-failing",
+                        format!("{failures} batches failed in a row; stopping"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Settings files and the ignore file: a change reloads the configuration.
+fn is_meta(path: &str) -> bool {
+    let p = Path::new(path);
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name == IGNORE_FILE
+        || (p.parent().is_some_and(|d| d.ends_with(".skill-map"))
+            && name.starts_with("settings")
+            && name.ends_with(".json"))
+}
+
+/// Changes inside `.skill-map/` (our own database writes) or `.git/` never trigger a scan.
+fn is_relevant(path: &str) -> bool {
+    !Path::new(path).components().any(|c| {
+        let s = c.as_os_str();
+        s == ".skill-map" || s == ".git"
+    })
+}
+
+fn emit(out: &Output, result: &ScanResult, what: &str, started: Instant) {
+    if out.json {
+        out.print_json(result);
+        return;
+    }
+    let count = |s: Severity| result.issues.iter().filter(|i| i.severity == s).count();
+    out.print_text(&format!(
+        "{what}: {} nodes, {} links, {} issues ({} errors, {} warnings) in {}\n",
+        result.stats.nodes_count,
+        result.stats.links_count,
+        result.stats.issues_count,
+        count(Severity::Error),
+        count(Severity::Warn),
+        format_elapsed(started.elapsed())
+    ));
+}
