@@ -401,6 +401,9 @@ pub struct ScanArgs {
     /// as a full scan's)
     #[arg(long)]
     pub changed: bool,
+    /// Rescan this node (re-read it even if it looks unchanged); everything else as with --changed
+    #[arg(short = 'n', long = "node", value_name = "PATH")]
+    pub node: Option<String>,
     /// Skip token counts
     #[arg(long)]
     pub no_tokens: bool,

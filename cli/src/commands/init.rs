@@ -60,6 +60,7 @@ pub fn run(args: &InitArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
             db: db.clone(),
             track_renames: true,
             incremental: false,
+            refresh: None,
         };
         let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
         if result.has_errors() {

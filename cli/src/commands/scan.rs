@@ -29,6 +29,8 @@ pub struct ScanPlan {
     pub track_renames: bool,
     /// Reuse the stored scan for unchanged files.
     pub incremental: bool,
+    /// A node to re-read even if it looks unchanged.
+    pub refresh: Option<String>,
 }
 
 pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
@@ -48,7 +50,8 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
         allow_empty: args.allow_empty,
         db: global.db.clone().unwrap_or_else(|| ctx.default_db()),
         track_renames: baseline.is_none(),
-        incremental: args.changed,
+        incremental: args.changed || args.node.is_some(),
+        refresh: args.node.as_ref().map(|n| n.trim_start_matches("./").to_owned()),
     };
     let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
     if let Some((path, before)) = &baseline {
@@ -168,8 +171,19 @@ pub fn scan_and_persist(
         rule_config: settings.rule_config(),
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
-    let prior = if plan.incremental { load_cache(&plan.db, out)? } else { None };
+    let mut prior = if plan.incremental { load_cache(&plan.db, out)? } else { None };
+    if let (Some(path), Some(cache)) = (&plan.refresh, prior.as_mut()) {
+        cache.nodes.remove(path);
+    }
     let (mut result, cache) = run_scan_with_cache(&deps, &request, prior.as_ref()).map_err(scan_error)?;
+    if let Some(path) = &plan.refresh
+        && !result.nodes.iter().any(|n| &n.path == path)
+    {
+        return Err(CliError::not_found(
+            "node-not-found",
+            format!("{path} is not a node under {}", plan.roots.join(", ")),
+        ));
+    }
     if plan.dry_run {
         // Read-only: report renames against the stored scan if there is one, write nothing.
         if plan.track_renames

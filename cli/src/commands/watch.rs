@@ -36,6 +36,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         db: global.db.clone().unwrap_or_else(|| ctx.default_db()),
         track_renames: true,
         incremental: true,
+        refresh: None,
     };
     let mut plan = plan_for(&settings);
     let started = Instant::now();

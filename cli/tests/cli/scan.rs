@@ -868,3 +868,17 @@ fn watch_gives_up_after_consecutive_failed_batches() {
     };
     assert_eq!(status.code(), Some(2));
 }
+
+#[test]
+fn scan_n_rescans_one_node() {
+    let p = Project::new();
+    p.claude_project();
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let run = p.sm(&["scan", "-n", ".claude/agents/reviewer.md", "--json", "--progress", "ndjson"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let read: Vec<&str> = run.stderr.lines().filter(|l| l.contains("\"cached\":false")).collect();
+    assert_eq!(read.len(), 1, "only the named node is read: {read:?}");
+    assert!(read[0].contains("reviewer.md"));
+    assert_eq!(run.json()["stats"]["nodesCount"], 4);
+    assert_eq!(p.sm(&["scan", "-n", "nope.md"]).code, 5);
+}
