@@ -444,7 +444,16 @@ fn help_is_generated_in_three_formats() {
     let flags: Vec<&str> = scan["flags"].as_array().expect("f").iter().filter_map(|f| f["long"].as_str()).collect();
     assert_eq!(
         flags,
-        vec!["--dry-run", "--changed", "--no-tokens", "--allow-empty", "--strict", "--profile", "--compare-with"]
+        vec![
+            "--dry-run",
+            "--changed",
+            "--node",
+            "--no-tokens",
+            "--allow-empty",
+            "--strict",
+            "--profile",
+            "--compare-with"
+        ]
     );
     let md = p.sm(&["help", "scan", "--format", "md"]);
     assert!(md.stdout.contains("## `sm scan`") && md.stdout.contains("`--allow-empty`"), "{}", md.stdout);
