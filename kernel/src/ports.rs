@@ -125,6 +125,9 @@ pub trait StoragePort: Send {
         renames: &[crate::rename_tracking::RenameOp],
         cache: Option<&crate::scan_cache::ScanCache>,
     ) -> Result<(), StorageError>;
+    /// Rewrites only the scan metadata and the issues, for a scan whose nodes and links are known
+    /// to equal the stored ones.
+    fn persist_issues_only(&mut self, result: &ScanResult) -> Result<(), StorageError>;
     /// What `sm scan --changed` reuses: the stored nodes with their cache rows; `None` when no
     /// scan (or no cache) was stored.
     fn load_cache(&self) -> Result<Option<crate::scan_cache::ScanCache>, StorageError>;

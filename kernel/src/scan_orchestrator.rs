@@ -223,6 +223,7 @@ pub fn run_scan_with_cache(
 
     let fresh_idx: Vec<usize> =
         entries.iter().enumerate().filter(|(_, e)| e.cached_detections.is_none()).map(|(i, _)| i).collect();
+    let reused_all = prior.is_some_and(|p| p.nodes.len() == entries.len()) && same_index && fresh_idx.is_empty();
     let fresh_nodes: Vec<&Node> = fresh_idx.iter().map(|&i| &entries[i].node).collect();
     let fresh_bodies: Vec<&(String, u64)> =
         fresh_idx.iter().map(|&i| entries[i].body.as_ref().expect("fresh entries carry their body")).collect();
@@ -270,6 +271,7 @@ pub fn run_scan_with_cache(
             })
             .collect(),
         index_fingerprint: Some(fingerprint),
+        reused_all,
     };
 
     let mut issues = run_rules(registry, &nodes, &links, &index, &request.rule_config);

@@ -189,6 +189,21 @@ impl StoragePort for SqliteStorage {
         tx.commit().map_err(db_err)
     }
 
+    fn persist_issues_only(&mut self, result: &ScanResult) -> Result<(), StorageError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let fingerprint: Option<String> = tx
+            .query_row("SELECT index_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?
+            .flatten();
+        tx.execute_batch("DELETE FROM scan_issues; DELETE FROM scan_meta;").map_err(db_err)?;
+        write_meta(&tx, result)?;
+        write_issues(&tx, &result.issues)?;
+        tx.execute("UPDATE scan_meta SET index_fingerprint = ?1 WHERE id = 1", params![fingerprint]).map_err(db_err)?;
+        tx.execute("UPDATE scan_nodes SET scanned_at = ?1", params![result.scanned_at as i64]).map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+
     fn load_cache(&self) -> Result<Option<sm_kernel::scan_cache::ScanCache>, StorageError> {
         if self.schema_version()? < 2 {
             return Ok(None);
@@ -217,7 +232,11 @@ impl StoragePort for SqliteStorage {
                 ))
             })
             .map_err(db_err)?;
-        let mut cache = sm_kernel::scan_cache::ScanCache { nodes: Default::default(), index_fingerprint: fingerprint };
+        let mut cache = sm_kernel::scan_cache::ScanCache {
+            nodes: Default::default(),
+            index_fingerprint: fingerprint,
+            reused_all: false,
+        };
         for row in rows {
             let (path, size, mtime, start, det, issues) = row.map_err(db_err)?;
             let Some(node) = nodes.get(&path).cloned() else { continue };

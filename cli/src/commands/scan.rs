@@ -209,9 +209,15 @@ pub fn scan_and_persist(
         }
     }
     let renames = if plan.track_renames { track_renames(storage.as_ref(), &mut result, &plan.db)? } else { Vec::new() };
-    storage
-        .persist_scan_with_renames(&result, &renames, Some(&cache))
-        .map_err(|e| wiring::storage_error(&plan.db, &e))?;
+    if cache.reused_all && renames.is_empty() {
+        // Nothing about the files changed: only the issues (renames are reported once) and the
+        // scan metadata need writing.
+        storage.persist_issues_only(&result).map_err(|e| wiring::storage_error(&plan.db, &e))?;
+    } else {
+        storage
+            .persist_scan_with_renames(&result, &renames, Some(&cache))
+            .map_err(|e| wiring::storage_error(&plan.db, &e))?;
+    }
     Ok(result)
 }
 
