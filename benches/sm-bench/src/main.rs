@@ -341,8 +341,23 @@ fn run_corpus(sm: &Path, label: &str, dir: &Path, files: &[PathBuf], runs: usize
     Ok(())
 }
 
+const USAGE: &str =
+    "usage: sm-bench gen --nodes N --out DIR [--seed S] | run [--nodes N,N] [--corpus DIR] [--runs R] [--sm PATH]";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    // Every argument after the subcommand is a `--flag value` pair; anything else is a typo that
+    // would otherwise silently start an hour-long run with defaults.
+    let known = ["--nodes", "--seed", "--out", "--runs", "--sm", "--corpus"];
+    for pair in args.get(1..).unwrap_or_default().chunks(2) {
+        if !known.contains(&pair[0].as_str()) || pair.len() < 2 {
+            bail!("unexpected argument `{}`\n{USAGE}", pair[0]);
+        }
+    }
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     match args.first().map(String::as_str) {
         Some("gen") => {
@@ -381,9 +396,7 @@ fn main() -> Result<()> {
                 run_corpus(&sm, &format!("synthetic {n}"), work.path(), &files, runs, &mut rows)?;
             }
         }
-        _ => bail!(
-            "usage: sm-bench gen --nodes N --out DIR [--seed S] | run [--nodes N,N] [--corpus DIR] [--runs R] [--sm PATH]"
-        ),
+        _ => bail!("{USAGE}"),
     }
     Ok(())
 }
