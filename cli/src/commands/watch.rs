@@ -39,9 +39,6 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         refresh: None,
     };
     let mut plan = plan_for(&settings);
-    let started = Instant::now();
-    let first = scan_and_persist(&ctx, &settings, &plan, global, out)?;
-    emit(out, &first, "initial scan", started);
     let debounce = settings.get("scan.watch.debounceMs").and_then(|v| v.as_u64()).unwrap_or(300);
     let fs = wiring::filesystem()?;
     let mut watched: Vec<String> = plan.roots.clone();
@@ -49,7 +46,14 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     if state_dir.is_dir() {
         watched.push(state_dir.display().to_string());
     }
-    let mut stream = fs.watch(&watched, debounce).map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
+    // Watch first, scan second: an edit made while the initial scan runs (or while a large tree's
+    // directories are still being registered) is queued and triggers the next batch, not lost.
+    let stream = fs.watch(&watched, debounce);
+    let started = Instant::now();
+    // A scan error (a missing root, a bad database) explains itself better than the watcher's.
+    let first = scan_and_persist(&ctx, &settings, &plan, global, out)?;
+    let mut stream = stream.map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
+    emit(out, &first, "initial scan", started);
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
     let mut failures = 0u32;
     loop {
