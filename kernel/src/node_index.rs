@@ -36,9 +36,9 @@ impl NodeIndex {
     }
 
     /// Like [`build`](Self::build), also knowing every walked file path.
-    pub fn with_files(nodes: &[Node], files: impl IntoIterator<Item = String>) -> Self {
+    pub fn with_files<'a>(nodes: impl IntoIterator<Item = &'a Node>, files: impl IntoIterator<Item = String>) -> Self {
         let mut index = Self { files: files.into_iter().collect(), ..Self::default() };
-        for (i, node) in nodes.iter().enumerate() {
+        for (i, node) in nodes.into_iter().enumerate() {
             index.paths.insert(node.path.clone(), i);
             index.kinds.push(node.kind.clone());
             for name in node_names(node) {

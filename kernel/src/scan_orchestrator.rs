@@ -100,7 +100,7 @@ struct Entry {
 pub fn run_scan_with_cache(
     deps: &ScanDeps<'_>,
     request: &ScanRequest,
-    prior: Option<&ScanCache>,
+    prior: Option<ScanCache>,
 ) -> Result<(ScanResult, ScanCache), ScanError> {
     validate_roots(deps.fs, &request.roots)?;
     let started_at = deps.clock.now_ms();
@@ -153,26 +153,35 @@ pub fn run_scan_with_cache(
 
     let total = candidates.len() as u64;
     let done = AtomicU64::new(0);
-    let cached_for = |c: &Candidate| -> Option<&CachedNode> {
-        let e = prior?.nodes.get(&c.path)?;
+    let prior_len = prior.as_ref().map(|p| p.nodes.len());
+    let prior_fingerprint = prior.as_ref().and_then(|p| p.index_fingerprint.clone());
+    let mut prior_nodes = prior.map(|p| p.nodes).unwrap_or_default();
+    let reusable = |e: &CachedNode, c: &Candidate| {
         let same_file = e.file_size == c.size && e.file_mtime_ms == c.mtime_ms && c.mtime_ms != 0;
         let same_class = e.node.adapter == c.adapter && e.node.kind == c.kind;
         let has_tokens = !request.tokens || e.node.tokens.is_some();
-        (same_file && same_class && has_tokens).then_some(e)
+        same_file && same_class && has_tokens
     };
+    // Reusable cache entries are moved out (candidate paths are unique), not cloned.
+    let cached: Vec<Option<CachedNode>> = candidates
+        .iter()
+        .map(|c| {
+            let reuse = prior_nodes.get(&c.path).is_some_and(|e| reusable(e, c));
+            if reuse { prior_nodes.remove(&c.path) } else { None }
+        })
+        .collect();
+    drop(prior_nodes);
     let built: Vec<Result<Entry, Box<Issue>>> = candidates
         .par_iter()
-        .map(|c| {
-            let cached = cached_for(c);
+        .zip(cached.into_par_iter())
+        .map(|(c, cached)| {
+            let from_cache = cached.is_some();
             let outcome = match cached {
                 Some(e) => Ok(entry_from_cache(e, request.tokens)),
                 None => entry_from_file(deps.fs, request, c),
             };
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
-            emit(
-                types::SCAN_PROGRESS,
-                json!({ "index": index, "total": total, "path": c.path, "cached": cached.is_some() }),
-            );
+            emit(types::SCAN_PROGRESS, json!({ "index": index, "total": total, "path": c.path, "cached": from_cache }));
             outcome
         })
         .collect();
@@ -187,13 +196,11 @@ pub fn run_scan_with_cache(
         }
     }
 
-    let nodes_for_index: Vec<Node> = entries.iter().map(|e| e.node.clone()).collect();
-    let index = NodeIndex::with_files(&nodes_for_index, all_files.iter().cloned());
-    drop(nodes_for_index);
-    let mut sorted_files = all_files.clone();
+    let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files.iter().cloned());
+    let mut sorted_files = all_files;
     sorted_files.sort();
     let fingerprint = index_fingerprint(&index, &sorted_files);
-    let same_index = prior.and_then(|p| p.index_fingerprint.as_deref()) == Some(fingerprint.as_str());
+    let same_index = prior_fingerprint.as_deref() == Some(fingerprint.as_str());
     let detectors: Vec<(String, bool)> =
         registry.detectors().iter().map(|d| (d.info().id, d.depends_on_index())).collect();
     // A cached node whose stored detector output may be stale is read again.
@@ -223,7 +230,7 @@ pub fn run_scan_with_cache(
 
     let fresh_idx: Vec<usize> =
         entries.iter().enumerate().filter(|(_, e)| e.cached_detections.is_none()).map(|(i, _)| i).collect();
-    let reused_all = prior.is_some_and(|p| p.nodes.len() == entries.len()) && same_index && fresh_idx.is_empty();
+    let reused_all = prior_len == Some(entries.len()) && same_index && fresh_idx.is_empty();
     let fresh_nodes: Vec<&Node> = fresh_idx.iter().map(|&i| &entries[i].node).collect();
     let fresh_bodies: Vec<&(String, u64)> =
         fresh_idx.iter().map(|&i| entries[i].body.as_ref().expect("fresh entries carry their body")).collect();
@@ -335,8 +342,8 @@ struct Candidate {
     kind: String,
 }
 
-fn entry_from_cache(e: &CachedNode, tokens: bool) -> Entry {
-    let mut node = e.node.clone();
+fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
+    let mut node = e.node;
     if !tokens {
         node.tokens = None;
     }
@@ -346,8 +353,8 @@ fn entry_from_cache(e: &CachedNode, tokens: bool) -> Entry {
         file_size: e.file_size,
         file_mtime_ms: e.file_mtime_ms,
         body_start_line: e.body_start_line,
-        file_issues: e.file_issues.clone(),
-        cached_detections: Some(e.detections.clone()),
+        file_issues: e.file_issues,
+        cached_detections: Some(e.detections),
     }
 }
 

@@ -175,7 +175,7 @@ pub fn scan_and_persist(
     if let (Some(path), Some(cache)) = (&plan.refresh, prior.as_mut()) {
         cache.nodes.remove(path);
     }
-    let (mut result, cache) = run_scan_with_cache(&deps, &request, prior.as_ref()).map_err(scan_error)?;
+    let (mut result, cache) = run_scan_with_cache(&deps, &request, prior).map_err(scan_error)?;
     if let Some(path) = &plan.refresh
         && !result.nodes.iter().any(|n| &n.path == path)
     {
