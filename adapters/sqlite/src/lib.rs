@@ -214,7 +214,7 @@ impl StoragePort for SqliteStorage {
             .optional()
             .map_err(db_err)?;
         let Some(fingerprint) = fingerprint else { return Ok(None) };
-        let nodes: std::collections::HashMap<String, Node> =
+        let mut nodes: std::collections::HashMap<String, Node> =
             read_nodes(&self.conn)?.into_iter().map(|n| (n.path.clone(), n)).collect();
         let mut stmt = self
             .conn
@@ -239,7 +239,7 @@ impl StoragePort for SqliteStorage {
         };
         for row in rows {
             let (path, size, mtime, start, det, issues) = row.map_err(db_err)?;
-            let Some(node) = nodes.get(&path).cloned() else { continue };
+            let Some(node) = nodes.remove(&path) else { continue };
             cache.nodes.insert(
                 path,
                 sm_kernel::scan_cache::CachedNode {
