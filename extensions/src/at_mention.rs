@@ -30,12 +30,11 @@ pub struct AtMention;
 
 impl Detector for AtMention {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Detector,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "@agent, @scope/name and @plugin:agent mentions; @path file imports".into(),
-        }
+        crate::builtin_info(
+            ID,
+            ExtensionKind::Detector,
+            "@agent, @scope/name and @plugin:agent mentions; @path file imports",
+        )
     }
 
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {

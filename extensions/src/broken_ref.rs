@@ -22,12 +22,7 @@ pub struct BrokenRef;
 
 impl Rule for BrokenRef {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Rule,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "links whose target is neither a node, a file, nor a node name".into(),
-        }
+        crate::builtin_info(ID, ExtensionKind::Rule, "links whose target is neither a node, a file, nor a node name")
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {

@@ -20,12 +20,11 @@ pub struct ClaudeAdapter;
 
 impl Adapter for ClaudeAdapter {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: "claude".into(),
-            kind: ExtensionKind::Adapter,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "Claude Code layout: skills, agents, commands, hooks; every other .md is a note".into(),
-        }
+        crate::builtin_info(
+            "claude",
+            ExtensionKind::Adapter,
+            "Claude Code layout: skills, agents, commands, hooks; every other .md is a note",
+        )
     }
 
     fn classify(&self, path: &str) -> Option<String> {

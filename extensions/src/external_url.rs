@@ -19,12 +19,7 @@ pub struct ExternalUrl;
 
 impl Detector for ExternalUrl {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Detector,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "counts distinct http(s) URLs into externalRefsCount".into(),
-        }
+        crate::builtin_info(ID, ExtensionKind::Detector, "counts distinct http(s) URLs into externalRefsCount")
     }
 
     fn depends_on_index(&self) -> bool {

@@ -33,12 +33,11 @@ pub struct FrontmatterProfile;
 
 impl Rule for FrontmatterProfile {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Rule,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "frontmatter fields per node kind and harness profile (claude, agentskills)".into(),
-        }
+        crate::builtin_info(
+            ID,
+            ExtensionKind::Rule,
+            "frontmatter fields per node kind and harness profile (claude, agentskills)",
+        )
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {

@@ -21,14 +21,11 @@ pub struct FrontmatterRefs;
 
 impl Detector for FrontmatterRefs {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Detector,
-            version: crate::BUILTIN_VERSION.into(),
-            description:
-                "metadata.requires/related/supersedes/supersededBy, agent skills: and skill agent: in frontmatter"
-                    .into(),
-        }
+        crate::builtin_info(
+            ID,
+            ExtensionKind::Detector,
+            "metadata.requires/related/supersedes/supersededBy, agent skills: and skill agent: in frontmatter",
+        )
     }
 
     fn depends_on_index(&self) -> bool {

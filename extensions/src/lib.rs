@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use sm_kernel::extensions::{ExtensionInfo, ExtensionKind};
 use sm_kernel::registry::{Registry, RegistryError};
 
 pub mod at_mention;
@@ -27,6 +28,11 @@ mod text;
 
 /// Version stamped on every built-in.
 pub const BUILTIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The [`ExtensionInfo`] of a built-in: every built-in carries the crate's version.
+pub(crate) fn builtin_info(id: &str, kind: ExtensionKind, description: &str) -> ExtensionInfo {
+    ExtensionInfo { id: id.into(), kind, version: BUILTIN_VERSION.into(), description: description.into() }
+}
 
 /// Registers every built-in, in execution order.
 pub fn register_builtins(registry: &mut Registry) -> Result<(), RegistryError> {

@@ -22,12 +22,7 @@ pub struct MarkdownLink;
 
 impl Detector for MarkdownLink {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Detector,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "[text](relative/path.md) links and [id]: path definitions".into(),
-        }
+        crate::builtin_info(ID, ExtensionKind::Detector, "[text](relative/path.md) links and [id]: path definitions")
     }
 
     fn depends_on_index(&self) -> bool {

@@ -74,12 +74,11 @@ pub struct NameMention {
 
 impl Detector for NameMention {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Detector,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "plain-prose mentions of identifier-like skill, agent and command names".into(),
-        }
+        crate::builtin_info(
+            ID,
+            ExtensionKind::Detector,
+            "plain-prose mentions of identifier-like skill, agent and command names",
+        )
     }
 
     fn begin_scan(&self, index: &NodeIndex) {

@@ -18,12 +18,7 @@ use sm_kernel::node_index::NodeIndex;
 pub const HUB_COUNT: usize = 5;
 
 fn info(id: &str, description: &str) -> ExtensionInfo {
-    ExtensionInfo {
-        id: id.into(),
-        kind: ExtensionKind::Renderer,
-        version: crate::BUILTIN_VERSION.into(),
-        description: description.into(),
-    }
+    crate::builtin_info(id, ExtensionKind::Renderer, description)
 }
 
 /// The resolved picture every renderer draws.

@@ -13,12 +13,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::trigger_collision::advertised_trigger;
 
 fn info(id: &str, description: &str) -> ExtensionInfo {
-    ExtensionInfo {
-        id: id.into(),
-        kind: ExtensionKind::Rule,
-        version: crate::BUILTIN_VERSION.into(),
-        description: description.into(),
-    }
+    crate::builtin_info(id, ExtensionKind::Rule, description)
 }
 
 fn metadata_str<'a>(node: &'a Node, key: &str) -> Option<&'a str> {

@@ -49,12 +49,7 @@ pub struct Slash;
 
 impl Detector for Slash {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Detector,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "/command and /plugin:command invocations".into(),
-        }
+        crate::builtin_info(ID, ExtensionKind::Detector, "/command and /plugin:command invocations")
     }
 
     fn depends_on_index(&self) -> bool {

@@ -45,12 +45,7 @@ pub fn advertised_trigger(node: &Node) -> Option<String> {
 
 impl Rule for TriggerCollision {
     fn info(&self) -> ExtensionInfo {
-        ExtensionInfo {
-            id: ID.into(),
-            kind: ExtensionKind::Rule,
-            version: crate::BUILTIN_VERSION.into(),
-            description: "two different commands or skills answer to the same /trigger".into(),
-        }
+        crate::builtin_info(ID, ExtensionKind::Rule, "two different commands or skills answer to the same /trigger")
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
