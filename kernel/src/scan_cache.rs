@@ -10,6 +10,7 @@ use crate::node_index::NodeIndex;
 /// Everything about one node that lets the next scan skip reading its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedNode {
+    /// The node as read; its link counts are not kept up to date (a scan recomputes them).
     pub node: Node,
     pub file_size: u64,
     pub file_mtime_ms: i64,

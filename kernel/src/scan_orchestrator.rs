@@ -262,19 +262,20 @@ pub fn run_scan_with_cache(
     }
 
     let cache = ScanCache {
+        // The entry's own node moves into the cache: its link counts are stale, but every reuse
+        // recomputes them (`count_links`), so the counted copy above need not be cloned again.
         nodes: entries
             .into_iter()
-            .zip(&nodes)
-            .map(|(e, node)| {
+            .map(|e| {
                 let cached = CachedNode {
-                    node: node.clone(),
+                    node: e.node,
                     file_size: e.file_size,
                     file_mtime_ms: e.file_mtime_ms,
                     body_start_line: e.body_start_line,
                     detections: e.cached_detections.unwrap_or_default(),
                     file_issues: e.file_issues,
                 };
-                (node.path.clone(), cached)
+                (cached.node.path.clone(), cached)
             })
             .collect(),
         index_fingerprint: Some(fingerprint),
