@@ -811,11 +811,11 @@ fn collect_md(base: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 /// Reads a child's stdout lines on a thread, so the test can wait with a timeout.
-fn line_reader(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+fn line_reader(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }
@@ -851,6 +851,31 @@ fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "Ctrl-C is a clean exit");
+}
+
+#[test]
+fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
+    let p = Project::new();
+    p.claude_project();
+    let mut child = p
+        .command(SM, &["watch", "--json", "--progress", "ndjson"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sm watch starts");
+    let out = line_reader(child.stdout.take().expect("stdout"));
+    let err = line_reader(child.stderr.take().expect("stderr"));
+    // The initial scan has started: write now, before its result comes out.
+    while !err.recv_timeout(std::time::Duration::from_secs(30)).expect("a progress event").contains("scan.started") {}
+    p.write("notes/early.md", "---\nname: early-note\n---\nWritten during the first scan.\n");
+    // Whether or not the initial scan already read the file, the watcher was listening when it was
+    // written, so a second batch follows and has it.
+    let _initial = next_json(&out);
+    let batch = next_json(&out);
+    assert_eq!(batch["stats"]["nodesCount"], 5);
+    assert!(batch["nodes"].as_array().expect("nodes").iter().any(|n| n["path"] == "notes/early.md"));
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
 
 #[test]
