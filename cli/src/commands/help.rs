@@ -45,17 +45,7 @@ fn similar(a: &str, b: &str) -> bool {
     if a.starts_with(b) || b.starts_with(a) {
         return true;
     }
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()] <= 2
+    crate::settings::edit_distance(a, b) <= 2
 }
 
 fn visible_args(cmd: &Command, globals: bool) -> impl Iterator<Item = &Arg> {
