@@ -67,11 +67,6 @@ impl NodeIndex {
         self.paths.get(path).map(|&i| self.kinds[i].as_str())
     }
 
-    /// Node paths answering to a (raw or normalised) name.
-    pub fn paths_named(&self, name: &str) -> &[String] {
-        self.names.get(&normalize_trigger(name)).map_or(&[], Vec::as_slice)
-    }
-
     /// Every `(raw name, node path, node kind)`, sorted: what name-based detectors match on.
     pub fn named_nodes(&self) -> &[(String, String, String)] {
         &self.named
