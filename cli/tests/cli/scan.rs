@@ -811,6 +811,17 @@ fn collect_md(base: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 /// Reads a child's stdout lines on a thread, so the test can wait with a timeout.
+/// An `sm watch` child that is killed and reaped when the test ends, also when an assertion fails
+/// first (a watcher left behind would run on forever).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn line_reader(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -833,13 +844,14 @@ fn next_json(rx: &std::sync::mpsc::Receiver<String>) -> Value {
 fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
     let p = Project::new();
     p.claude_project();
-    let mut child = p
+    let child = p
         .command(SM, &["watch", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("sm watch starts");
-    let rx = line_reader(child.stdout.take().expect("stdout"));
+    let mut child = Reaped(child);
+    let rx = line_reader(child.0.stdout.take().expect("stdout"));
     let first = next_json(&rx);
     assert_eq!(first["stats"]["nodesCount"], 4);
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -848,8 +860,8 @@ fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(second["stats"]["nodesCount"], 5);
     assert!(second["issues"].as_array().expect("issues").iter().any(|i| i["data"]["target"] == "notes/gone.md"));
     assert_eq!(p.db_count("scan_nodes"), 5, "each batch is persisted");
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
-    let status = child.wait().expect("wait");
+    Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill");
+    let status = child.0.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "Ctrl-C is a clean exit");
 }
 
@@ -857,14 +869,15 @@ fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
 fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
     let p = Project::new();
     p.claude_project();
-    let mut child = p
+    let child = p
         .command(SM, &["watch", "--json", "--progress", "ndjson"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("sm watch starts");
-    let out = line_reader(child.stdout.take().expect("stdout"));
-    let err = line_reader(child.stderr.take().expect("stderr"));
+    let mut child = Reaped(child);
+    let out = line_reader(child.0.stdout.take().expect("stdout"));
+    let err = line_reader(child.0.stderr.take().expect("stderr"));
     // The initial scan has started: write now, before its result comes out.
     while !err.recv_timeout(std::time::Duration::from_secs(30)).expect("a progress event").contains("scan.started") {}
     p.write("notes/early.md", "---\nname: early-note\n---\nWritten during the first scan.\n");
@@ -874,27 +887,28 @@ fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
     let batch = next_json(&out);
     assert_eq!(batch["stats"]["nodesCount"], 5);
     assert!(batch["nodes"].as_array().expect("nodes").iter().any(|n| n["path"] == "notes/early.md"));
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
-    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill");
+    assert_eq!(child.0.wait().expect("wait").code(), Some(0));
 }
 
 #[test]
 fn watch_gives_up_after_consecutive_failed_batches() {
     let p = Project::new();
     p.write("docs/guide.md", "# Guide\n").write("docs/other.md", "# Other\n");
-    let mut child = p
+    let child = p
         .command(SM, &["watch", "docs", "--json", "--max-consecutive-failures", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("sm watch starts");
-    let rx = line_reader(child.stdout.take().expect("stdout"));
+    let mut child = Reaped(child);
+    let rx = line_reader(child.0.stdout.take().expect("stdout"));
     assert_eq!(next_json(&rx)["stats"]["nodesCount"], 2);
     std::thread::sleep(std::time::Duration::from_millis(500));
     std::fs::remove_dir_all(p.root.join("docs")).expect("rm");
     let started = std::time::Instant::now();
     let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
+        if let Some(s) = child.0.try_wait().expect("try_wait") {
             break s;
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "watch did not give up");
