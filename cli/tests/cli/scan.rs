@@ -815,6 +815,10 @@ fn collect_md(base: &Path, dir: &Path, out: &mut Vec<String>) {
 /// first (a watcher left behind would run on forever).
 struct Reaped(std::process::Child);
 
+fn spawn_watch(p: &Project, args: &[&str]) -> Reaped {
+    Reaped(p.command(SM, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sm watch starts"))
+}
+
 impl Drop for Reaped {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -844,13 +848,7 @@ fn next_json(rx: &std::sync::mpsc::Receiver<String>) -> Value {
 fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
     let p = Project::new();
     p.claude_project();
-    let child = p
-        .command(SM, &["watch", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sm watch starts");
-    let mut child = Reaped(child);
+    let mut child = spawn_watch(&p, &["watch", "--json"]);
     let rx = line_reader(child.0.stdout.take().expect("stdout"));
     let first = next_json(&rx);
     assert_eq!(first["stats"]["nodesCount"], 4);
@@ -869,13 +867,7 @@ fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
 fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
     let p = Project::new();
     p.claude_project();
-    let child = p
-        .command(SM, &["watch", "--json", "--progress", "ndjson"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sm watch starts");
-    let mut child = Reaped(child);
+    let mut child = spawn_watch(&p, &["watch", "--json", "--progress", "ndjson"]);
     let out = line_reader(child.0.stdout.take().expect("stdout"));
     let err = line_reader(child.0.stderr.take().expect("stderr"));
     // The initial scan has started: write now, before its result comes out.
@@ -895,13 +887,7 @@ fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
 fn watch_gives_up_after_consecutive_failed_batches() {
     let p = Project::new();
     p.write("docs/guide.md", "# Guide\n").write("docs/other.md", "# Other\n");
-    let child = p
-        .command(SM, &["watch", "docs", "--json", "--max-consecutive-failures", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sm watch starts");
-    let mut child = Reaped(child);
+    let mut child = spawn_watch(&p, &["watch", "docs", "--json", "--max-consecutive-failures", "1"]);
     let rx = line_reader(child.0.stdout.take().expect("stdout"));
     assert_eq!(next_json(&rx)["stats"]["nodesCount"], 2);
     std::thread::sleep(std::time::Duration::from_millis(500));
