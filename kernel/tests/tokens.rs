@@ -1,0 +1,116 @@
+//! The fast cl100k counter must agree with the regex-based tokenizer piece for piece.
+
+// The kernel is IO-free; this test reads the shared corpus as test data.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+
+use sm_kernel::tokens::{count_tokens, pieces};
+
+fn reference_pieces(text: &str) -> Vec<&str> {
+    bpe_openai::cl100k_base().split(text).collect()
+}
+
+fn assert_same(text: &str, what: &str) {
+    let ours: Vec<&str> = pieces(text).collect();
+    let theirs = reference_pieces(text);
+    if ours != theirs {
+        let at = ours.iter().zip(&theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+        panic!(
+            "{what}: pieces differ at #{at}: ours {:?}, reference {:?}",
+            &ours[at..(at + 3).min(ours.len())],
+            &theirs[at..(at + 3).min(theirs.len())]
+        );
+    }
+    assert_eq!(count_tokens(text), bpe_openai::cl100k_base().count(text) as u64, "{what}: count");
+}
+
+#[test]
+fn known_counts() {
+    assert_eq!(count_tokens(""), 0);
+    assert_eq!(count_tokens("hello world"), 2);
+    assert_eq!(count_tokens("Hello, world!"), 4);
+    assert_eq!(pieces("Hello, world!").collect::<Vec<_>>(), ["Hello", ",", " world", "!"]);
+    assert_eq!(pieces("it's  done\n\n  ok").collect::<Vec<_>>(), ["it", "'s", " ", " done", "\n\n", " ", " ok"]);
+}
+
+#[test]
+fn edge_cases_match_the_regex_splitter() {
+    let cases = [
+        "'S 'T 'RE 'Ve 'mM 'LL 'd 're 'r 'l 'v 'x '",
+        "'ſ 'ﬅ 'ré 'lé 'vé",
+        "1234567 12ab 1² ²³ 42\u{663}",
+        "  \n\t \r\n  x \u{a0}y\u{2003}\u{2003}z \u{85}",
+        "(((foo ((( \n\n ))) !!\r\n\r\n",
+        "trailing spaces   ",
+        "\t\tindent\n    code();\n",
+        "naïve café résumé — “quoted” ‘single’ 東京 こんにちは",
+        "emoji 👍🏽 test 😀😀 ok",
+        "a\u{301}b\u{301} combining",
+        "x  ",
+        " ",
+        "\n",
+        "'",
+    ];
+    for case in cases {
+        assert_same(case, &format!("{case:?}"));
+    }
+}
+
+/// Deterministic xorshift, so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn generated_text_matches_the_regex_splitter() {
+    let alphabet: Vec<&str> = vec![
+        "a", "Z", "q", "é", "ß", "ſ", "東", "0", "7", "²", "٣", " ", "  ", "\t", "\n", "\r\n", "\u{a0}", "\u{3000}",
+        "'", "'s", "'ll", "'re", "(", ")", "-", "#", "`", "*", "/", "😀", "\u{301}", ".", ",", ":", "\u{b}", "\u{c}",
+        "\u{85}", "\u{2028}", "Ⅻ",
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for round in 0..3000 {
+        let len = (rng.next() % 40) as usize;
+        let text: String = (0..len).map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize]).collect();
+        assert_same(&text, &format!("round {round}: {text:?}"));
+    }
+}
+
+fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            markdown_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn shared_corpus_sample_matches_the_regex_splitter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora");
+    if !root.is_dir() {
+        eprintln!("skipped: ../shared/corpora is not beside the repository");
+        return;
+    }
+    let mut files = Vec::new();
+    markdown_files(&root, &mut files);
+    let mut checked = 0usize;
+    for path in files.iter().step_by(13) {
+        let Ok(text) = std::fs::read_to_string(path) else { continue };
+        assert_same(&text, &path.display().to_string());
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} corpus files checked");
+}
