@@ -152,6 +152,11 @@ impl Settings {
         &self.merged
     }
 
+    /// The merged settings as one string: equal digests, equal effective configuration.
+    pub fn digest(&self) -> String {
+        self.merged.to_string()
+    }
+
     pub fn get(&self, dotted: &str) -> Option<&Value> {
         get_path(&self.merged, dotted)
     }

@@ -105,6 +105,13 @@ pub struct MigrationInfo {
     pub name: String,
 }
 
+/// The stored scan without its nodes and links; see [`StoragePort::load_scan_summary`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredScanSummary {
+    pub result: ScanResult,
+    pub input_fingerprint: Option<String>,
+}
+
 /// Persists scans, job state and configuration (the `scan_*`, `state_*`, `config_*` zones).
 pub trait StoragePort: Send {
     /// Applies pending kernel migrations; returns the ones applied now.
@@ -125,9 +132,20 @@ pub trait StoragePort: Send {
         renames: &[crate::rename_tracking::RenameOp],
         cache: Option<&crate::scan_cache::ScanCache>,
     ) -> Result<(), StorageError>;
-    /// Rewrites only the scan metadata and the issues, for a scan whose nodes and links are known
-    /// to equal the stored ones.
-    fn persist_issues_only(&mut self, result: &ScanResult) -> Result<(), StorageError>;
+    /// Rewrites only the scan metadata, the issues and the cache's fingerprints, for a scan whose
+    /// nodes and links are known to equal the stored ones.
+    fn persist_issues_only(
+        &mut self,
+        result: &ScanResult,
+        cache: &crate::scan_cache::ScanCache,
+    ) -> Result<(), StorageError>;
+    /// The stored scan's metadata and issues, with node and link counts in `stats` but no nodes or
+    /// links, and the input fingerprint it was computed from; `None` when no scan was stored.
+    fn load_scan_summary(&self) -> Result<Option<StoredScanSummary>, StorageError>;
+    /// Records a scan that found nothing changed (equal input fingerprint): the metadata of
+    /// `result`, and its issues when `rewrite_issues` (orphans of `state_*` rows can change without
+    /// any file changing). Nodes, links and the cache stay as they are.
+    fn persist_unchanged_scan(&mut self, result: &ScanResult, rewrite_issues: bool) -> Result<(), StorageError>;
     /// What `sm scan --changed` reuses: the stored nodes with their cache rows; `None` when no
     /// scan (or no cache) was stored.
     fn load_cache(&self) -> Result<Option<crate::scan_cache::ScanCache>, StorageError>;

@@ -78,16 +78,25 @@ pub fn stranded(state_refs: &BTreeSet<String>, current: &[Node], outcome: &Renam
         .filter(|p| {
             !p.is_empty() && !live.contains(p.as_str()) && !moved.contains(p.as_str()) && !reported.contains(p.as_str())
         })
-        .map(|p| {
-            Issue::new(
-                ids::ORPHAN,
-                Severity::Info,
-                p,
-                format!("Orphan history: {p} has stranded state_* references but no live node."),
-            )
-            .with_data(json!({ "path": p, "stranded": true }))
-        })
+        .map(|p| stranded_issue(p))
         .collect()
+}
+
+/// `orphan` issues for paths that `state_*` rows still reference but that are not among `live`
+/// node paths, when the scan found no renames (as when nothing changed).
+pub fn stranded_paths<'a>(state_refs: &BTreeSet<String>, live: impl IntoIterator<Item = &'a str>) -> Vec<Issue> {
+    let live: BTreeSet<&str> = live.into_iter().collect();
+    state_refs.iter().filter(|p| !p.is_empty() && !live.contains(p.as_str())).map(|p| stranded_issue(p)).collect()
+}
+
+fn stranded_issue(p: &str) -> Issue {
+    Issue::new(
+        ids::ORPHAN,
+        Severity::Info,
+        p,
+        format!("Orphan history: {p} has stranded state_* references but no live node."),
+    )
+    .with_data(json!({ "path": p, "stranded": true }))
 }
 
 /// Compares the prior scan's fingerprints with the current nodes.

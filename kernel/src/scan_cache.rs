@@ -27,6 +27,9 @@ pub struct ScanCache {
     pub nodes: BTreeMap<String, CachedNode>,
     /// [`index_fingerprint`] of the scan that wrote this cache.
     pub index_fingerprint: Option<String>,
+    /// [`Walked::input_fingerprint`](crate::scan_orchestrator::Walked::input_fingerprint) of the
+    /// scan that wrote this cache, when the caller computed one.
+    pub input_fingerprint: Option<String>,
     /// Set on a scan's output when every node came unchanged from the previous cache and the index
     /// is the same: the stored nodes, links and cache rows are already right.
     pub reused_all: bool,

@@ -25,6 +25,7 @@ use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStat
 use crate::registry::{Registry, is_kebab};
 use crate::scan_cache::{CachedNode, ScanCache, index_fingerprint};
 use crate::tokens::count_tokens;
+use sha2::{Digest, Sha256};
 
 /// Rule ids the kernel itself emits (not rules: they cannot be disabled).
 pub mod kernel_rule_ids {
@@ -102,13 +103,27 @@ pub fn run_scan_with_cache(
     request: &ScanRequest,
     prior: Option<ScanCache>,
 ) -> Result<(ScanResult, ScanCache), ScanError> {
+    let walked = walk_roots(deps, request)?;
+    Ok(scan_walked(deps, request, walked, prior))
+}
+
+/// The first step of a scan: what the roots hold (paths, sizes, mtimes), before any file is read.
+pub struct Walked {
+    started_at: u64,
+    run_id: String,
+    candidates: Vec<Candidate>,
+    all_files: Vec<String>,
+    file_issues: Vec<Issue>,
+    files_walked: u64,
+    files_skipped: u64,
+}
+
+/// Validates the roots, announces the scan and walks it.
+pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, ScanError> {
     validate_roots(deps.fs, &request.roots)?;
     let started_at = deps.clock.now_ms();
     let run_id = deps.clock.new_run_id();
-    let emit = |event_type: &str, data: Value| {
-        deps.progress.emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));
-    };
-    emit(types::SCAN_STARTED, json!({ "roots": request.roots }));
+    deps.progress.emit(&Event::scan(types::SCAN_STARTED, started_at, &run_id, json!({ "roots": request.roots })));
 
     let registry = deps.registry;
     let mut file_issues: Vec<Issue> = Vec::new();
@@ -150,6 +165,106 @@ pub fn run_scan_with_cache(
             }
         }
     }
+    Ok(Walked { started_at, run_id, candidates, all_files, file_issues, files_walked, files_skipped })
+}
+
+impl Walked {
+    /// A hash of everything a scan's result depends on apart from file contents: the walked paths,
+    /// every claimed file's size, mtime and classification, the request, the registered extensions
+    /// (id, kind, version) and `settings_digest` (the caller's effective configuration). Two scans
+    /// with equal fingerprints produce equal results, under the same assumption incremental scans
+    /// make (a file whose size and mtime did not change did not change). `None` when a claimed
+    /// file's mtime is unknown.
+    pub fn input_fingerprint(
+        &self,
+        request: &ScanRequest,
+        registry: &Registry,
+        settings_digest: &str,
+    ) -> Option<String> {
+        if self.candidates.iter().any(|c| c.mtime_ms == 0) {
+            return None;
+        }
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        field(b"sm-input-fingerprint-1");
+        field(settings_digest.as_bytes());
+        let request_json = json!({
+            "roots": request.roots,
+            "scope": request.scope,
+            "tokens": request.tokens,
+            "maxFileSizeBytes": request.max_file_size_bytes,
+            "strict": request.strict,
+            "scannedBy": request.scanned_by,
+            "ruleConfig": request.rule_config,
+        });
+        field(request_json.to_string().as_bytes());
+        let mut extensions: Vec<String> = registry
+            .describe()
+            .into_iter()
+            .map(|i| format!("{}\u{0}{}\u{0}{}", i.kind.as_str(), i.id, i.version))
+            .collect();
+        extensions.sort();
+        for e in &extensions {
+            field(e.as_bytes());
+        }
+        field(b"files");
+        for f in &self.all_files {
+            field(f.as_bytes());
+        }
+        field(b"candidates");
+        for c in &self.candidates {
+            field(c.root.as_bytes());
+            field(c.path.as_bytes());
+            field(&c.size.to_le_bytes());
+            field(&c.mtime_ms.to_le_bytes());
+            field(c.adapter.as_bytes());
+            field(c.kind.as_bytes());
+        }
+        Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Ends a scan whose result is known to equal the stored one without reading any file:
+    /// announces completion with the given counts and returns the stats of this run.
+    pub fn finish_unchanged(
+        self,
+        deps: &ScanDeps<'_>,
+        nodes_count: u64,
+        links_count: u64,
+        issues_count: u64,
+    ) -> (u64, ScanStats) {
+        let stats = ScanStats {
+            files_walked: self.files_walked,
+            files_skipped: self.files_skipped,
+            nodes_count,
+            links_count,
+            issues_count,
+            duration_ms: deps.clock.now_ms().saturating_sub(self.started_at),
+        };
+        deps.progress.emit(&Event::scan(
+            types::SCAN_COMPLETED,
+            deps.clock.now_ms(),
+            &self.run_id,
+            json!({ "stats": stats }),
+        ));
+        (self.started_at, stats)
+    }
+}
+
+/// The rest of a scan after [`walk_roots`].
+pub fn scan_walked(
+    deps: &ScanDeps<'_>,
+    request: &ScanRequest,
+    walked: Walked,
+    prior: Option<ScanCache>,
+) -> (ScanResult, ScanCache) {
+    let Walked { started_at, run_id, candidates, all_files, mut file_issues, files_walked, mut files_skipped } = walked;
+    let registry = deps.registry;
+    let emit = |event_type: &str, data: Value| {
+        deps.progress.emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));
+    };
 
     let total = candidates.len() as u64;
     let done = AtomicU64::new(0);
@@ -279,6 +394,7 @@ pub fn run_scan_with_cache(
             })
             .collect(),
         index_fingerprint: Some(fingerprint),
+        input_fingerprint: None,
         reused_all,
     };
 
@@ -316,7 +432,7 @@ pub fn run_scan_with_cache(
         issues,
         stats,
     };
-    Ok((result, cache))
+    (result, cache)
 }
 
 /// Checks every root before anything is read or written.

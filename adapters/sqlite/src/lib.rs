@@ -183,24 +183,79 @@ impl StoragePort for SqliteStorage {
         write_nodes(&tx, &result.nodes, result.scanned_at)?;
         write_links(&tx, &result.links)?;
         write_issues(&tx, &result.issues)?;
-        if let Some(fp) = cache.and_then(|c| c.index_fingerprint.as_deref()) {
-            tx.execute("UPDATE scan_meta SET index_fingerprint = ?1 WHERE id = 1", params![fp]).map_err(db_err)?;
+        if let Some(cache) = cache {
+            write_fingerprints(&tx, cache)?;
         }
         tx.commit().map_err(db_err)
     }
 
-    fn persist_issues_only(&mut self, result: &ScanResult) -> Result<(), StorageError> {
+    fn persist_issues_only(
+        &mut self,
+        result: &ScanResult,
+        cache: &sm_kernel::scan_cache::ScanCache,
+    ) -> Result<(), StorageError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-        let fingerprint: Option<String> = tx
-            .query_row("SELECT index_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
-            .optional()
-            .map_err(db_err)?
-            .flatten();
         tx.execute_batch("DELETE FROM scan_issues; DELETE FROM scan_meta;").map_err(db_err)?;
         write_meta(&tx, result)?;
         write_issues(&tx, &result.issues)?;
-        tx.execute("UPDATE scan_meta SET index_fingerprint = ?1 WHERE id = 1", params![fingerprint]).map_err(db_err)?;
-        tx.execute("UPDATE scan_nodes SET scanned_at = ?1", params![result.scanned_at as i64]).map_err(db_err)?;
+        write_fingerprints(&tx, cache)?;
+        tx.commit().map_err(db_err)
+    }
+
+    fn load_scan_summary(&self) -> Result<Option<sm_kernel::ports::StoredScanSummary>, StorageError> {
+        let version = self.schema_version()?;
+        if version == 0 {
+            return Ok(None);
+        }
+        let Some(mut result) = read_meta(&self.conn)? else {
+            return Ok(None);
+        };
+        let count = |table: &str| -> Result<u64, StorageError> {
+            let n: i64 =
+                self.conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(db_err)?;
+            Ok(n as u64)
+        };
+        result.stats.nodes_count = count("scan_nodes")?;
+        result.stats.links_count = count("scan_links")?;
+        result.issues = read_issues(&self.conn)?;
+        result.stats.issues_count = result.issues.len() as u64;
+        let input_fingerprint = if version >= 3 {
+            self.conn
+                .query_row("SELECT input_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
+                .map_err(db_err)?
+        } else {
+            None
+        };
+        Ok(Some(sm_kernel::ports::StoredScanSummary { result, input_fingerprint }))
+    }
+
+    fn persist_unchanged_scan(&mut self, result: &ScanResult, rewrite_issues: bool) -> Result<(), StorageError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let by = result.scanned_by.as_ref();
+        let updated = tx
+            .execute(
+                "UPDATE scan_meta SET scanned_at = ?1, scanned_by_name = ?2, scanned_by_version = ?3,
+                    scanned_by_spec_version = ?4, stats_files_walked = ?5, stats_files_skipped = ?6,
+                    stats_duration_ms = ?7
+                 WHERE id = 1",
+                params![
+                    result.scanned_at as i64,
+                    by.map(|b| b.name.as_str()),
+                    by.map(|b| b.version.as_str()),
+                    by.map(|b| b.spec_version.as_str()),
+                    result.stats.files_walked as i64,
+                    result.stats.files_skipped as i64,
+                    result.stats.duration_ms as i64,
+                ],
+            )
+            .map_err(db_err)?;
+        if updated != 1 {
+            return Err(StorageError::Corrupt("scan_meta: no stored scan to update".into()));
+        }
+        if rewrite_issues {
+            tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
+            write_issues(&tx, &result.issues)?;
+        }
         tx.commit().map_err(db_err)
     }
 
@@ -235,6 +290,7 @@ impl StoragePort for SqliteStorage {
         let mut cache = sm_kernel::scan_cache::ScanCache {
             nodes: Default::default(),
             index_fingerprint: fingerprint,
+            input_fingerprint: None,
             reused_all: false,
         };
         for row in rows {
@@ -370,6 +426,18 @@ fn write_meta(tx: &rusqlite::Transaction<'_>, r: &ScanResult) -> Result<(), Stor
             r.stats.files_skipped as i64,
             r.stats.duration_ms as i64,
         ],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn write_fingerprints(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &sm_kernel::scan_cache::ScanCache,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE scan_meta SET index_fingerprint = ?1, input_fingerprint = ?2 WHERE id = 1",
+        params![cache.index_fingerprint, cache.input_fingerprint],
     )
     .map_err(db_err)?;
     Ok(())

@@ -61,6 +61,7 @@ pub fn run(args: &InitArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
             track_renames: true,
             incremental: false,
             refresh: None,
+            full_result: false,
         };
         let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
         if result.has_errors() {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use sm_kernel::model::{SPEC_VERSION, ScanResult, ScannedBy, Scope, Severity};
 use sm_kernel::ports::WalkOptions;
-use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, run_scan_with_cache, validate_roots};
+use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, Walked, scan_walked, validate_roots, walk_roots};
 
 use crate::args::{GlobalArgs, ScanArgs};
 use crate::output::{CliError, Output, exit, sanitize};
@@ -31,6 +31,9 @@ pub struct ScanPlan {
     pub incremental: bool,
     /// A node to re-read even if it looks unchanged.
     pub refresh: Option<String>,
+    /// The caller uses the result's nodes and links (JSON output), not only its stats and issues.
+    /// When an incremental scan finds nothing changed, only then are they loaded from the database.
+    pub full_result: bool,
 }
 
 pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Output) -> Result<u8, CliError> {
@@ -52,6 +55,7 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
         track_renames: baseline.is_none(),
         incremental: args.changed || args.node.is_some(),
         refresh: args.node.as_ref().map(|n| n.trim_start_matches("./").to_owned()),
+        full_result: out.json,
     };
     let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
     if let Some((path, before)) = &baseline {
@@ -171,11 +175,21 @@ pub fn scan_and_persist(
         rule_config: settings.rule_config(),
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
+    let walked = walk_roots(&deps, &request).map_err(scan_error)?;
+    let input_fingerprint = walked.input_fingerprint(&request, &registry, &settings.digest());
+    let walked = match (&input_fingerprint, plan.incremental && plan.refresh.is_none() && !plan.dry_run) {
+        (Some(fp), true) => match reuse_unchanged(&deps, &request, plan, walked, fp)? {
+            Reuse::Done(result) => return Ok(*result),
+            Reuse::Changed(walked) => walked,
+        },
+        _ => walked,
+    };
     let mut prior = if plan.incremental { load_cache(&plan.db, out)? } else { None };
     if let (Some(path), Some(cache)) = (&plan.refresh, prior.as_mut()) {
         cache.nodes.remove(path);
     }
-    let (mut result, cache) = run_scan_with_cache(&deps, &request, prior).map_err(scan_error)?;
+    let (mut result, mut cache) = scan_walked(&deps, &request, walked, prior);
+    cache.input_fingerprint = input_fingerprint;
     if let Some(path) = &plan.refresh
         && !result.nodes.iter().any(|n| &n.path == path)
     {
@@ -212,7 +226,7 @@ pub fn scan_and_persist(
     if cache.reused_all && renames.is_empty() {
         // Nothing about the files changed: only the issues (renames are reported once) and the
         // scan metadata need writing.
-        storage.persist_issues_only(&result).map_err(|e| wiring::storage_error(&plan.db, &e))?;
+        storage.persist_issues_only(&result, &cache).map_err(|e| wiring::storage_error(&plan.db, &e))?;
     } else {
         storage
             .persist_scan_with_renames(&result, &renames, Some(&cache))
@@ -222,6 +236,68 @@ pub fn scan_and_persist(
 }
 
 /// The stored scan's cache, or `None` (with a note) when there is nothing to reuse yet.
+enum Reuse {
+    /// Nothing changed: the stored result, brought up to date.
+    Done(Box<ScanResult>),
+    /// Something changed (or nothing is stored): scan on.
+    Changed(Walked),
+}
+
+/// When the walk's input fingerprint equals the stored scan's, nothing a scan reads has changed:
+/// the stored result is the answer, without reading the cache or any file. Rules, renames and the
+/// stored graph cannot differ; orphans of `state_*` rows are recomputed, as they can change without
+/// any file changing. Only the scan metadata (and issues, if those orphans changed) is written.
+fn reuse_unchanged(
+    deps: &ScanDeps<'_>,
+    request: &ScanRequest,
+    plan: &ScanPlan,
+    walked: Walked,
+    fingerprint: &str,
+) -> Result<Reuse, CliError> {
+    let db_err = |e: sm_kernel::ports::StorageError| wiring::storage_error(&plan.db, &e);
+    let Some(mut storage) = wiring::open_existing_storage(&plan.db)? else {
+        return Ok(Reuse::Changed(walked));
+    };
+    let summary = match storage.load_scan_summary().map_err(db_err)? {
+        Some(s) if s.input_fingerprint.as_deref() == Some(fingerprint) => s,
+        _ => return Ok(Reuse::Changed(walked)),
+    };
+    let stored = summary.result;
+    // The stored issues minus last scan's rename/orphan reports: what rules and files say now.
+    let one_shot = |id: &str| {
+        use sm_kernel::rename_tracking::ids;
+        id == ids::AUTO_RENAME_MEDIUM || id == ids::AUTO_RENAME_AMBIGUOUS || id == ids::ORPHAN
+    };
+    let mut issues: Vec<_> = stored.issues.iter().filter(|i| !one_shot(&i.rule_id)).cloned().collect();
+    // As in `track_renames`: a scan that found nothing says nothing about orphans.
+    let refs = storage.state_node_refs().map_err(db_err)?;
+    if !refs.is_empty() && stored.stats.nodes_count > 0 {
+        let live = storage.node_fingerprints().map_err(db_err)?;
+        issues.extend(sm_kernel::rename_tracking::stranded_paths(&refs, live.iter().map(|f| f.path.as_str())));
+    }
+    let rewrite_issues = issues != stored.issues;
+    let (scanned_at, stats) =
+        walked.finish_unchanged(deps, stored.stats.nodes_count, stored.stats.links_count, issues.len() as u64);
+    let mut result = ScanResult {
+        scanned_at,
+        scope: request.scope,
+        roots: request.roots.clone(),
+        scanned_by: Some(request.scanned_by.clone()),
+        issues,
+        stats,
+        ..stored
+    };
+    storage.persist_unchanged_scan(&result, rewrite_issues).map_err(db_err)?;
+    if plan.full_result {
+        let full = storage.load_scan().map_err(db_err)?.ok_or_else(|| {
+            CliError::operational("database", format!("{}: the stored scan vanished", plan.db.display()))
+        })?;
+        result.nodes = full.nodes;
+        result.links = full.links;
+    }
+    Ok(Reuse::Done(Box::new(result)))
+}
+
 fn load_cache(db: &Path, out: &Output) -> Result<Option<sm_kernel::scan_cache::ScanCache>, CliError> {
     let cache = match wiring::open_existing_storage(db)? {
         Some(storage) => storage.load_cache().map_err(|e| wiring::storage_error(db, &e))?,

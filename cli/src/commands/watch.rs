@@ -37,6 +37,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         track_renames: true,
         incremental: true,
         refresh: None,
+        full_result: out.json,
     };
     let mut plan = plan_for(&settings);
     let debounce = settings.get("scan.watch.debounceMs").and_then(|v| v.as_u64()).unwrap_or(300);

@@ -158,10 +158,16 @@ fn dump_and_migrate() {
     assert_eq!(n, 18);
     assert_eq!(p.sm(&["db", "dump", "--tables", "nope"]).code, 5);
     let status = p.sm(&["db", "migrate", "--status"]);
-    assert_eq!(status.stdout, "001 initial                  applied\n002 scan_cache               applied\n");
+    assert_eq!(
+        status.stdout,
+        "001 initial                  applied\n002 scan_cache               applied\n003 input_fingerprint        applied\n"
+    );
     assert_eq!(p.sm(&["db", "migrate", "--dry-run"]).stdout.trim(), "nothing to apply");
     assert_eq!(p.sm(&["db", "migrate"]).stdout.trim(), "database is up to date");
     let fresh = Project::new();
     assert_eq!(fresh.sm(&["db", "migrate", "--status"]).code, 5);
-    assert_eq!(fresh.sm(&["db", "migrate"]).stdout, "applied 001 initial\napplied 002 scan_cache\n");
+    assert_eq!(
+        fresh.sm(&["db", "migrate"]).stdout,
+        "applied 001 initial\napplied 002 scan_cache\napplied 003 input_fingerprint\n"
+    );
 }

@@ -28,7 +28,7 @@ fn init_sets_up_the_project_and_runs_a_first_scan() {
     assert!(gitignore.lines().any(|l| l == ".skill-map/skill-map.db*"));
     assert!(gitignore.lines().any(|l| l == ".skill-map/settings.local.json"));
     assert_eq!(p.db_count("scan_nodes"), 4);
-    assert_eq!(p.db_count("config_schema_versions"), 2, "one ledger row per kernel migration");
+    assert_eq!(p.db_count("config_schema_versions"), 3, "one ledger row per kernel migration");
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn init_dry_run_writes_nothing_and_no_scan_leaves_an_empty_database() {
     let no_scan = p.sm(&["init", "--no-scan"]);
     assert_eq!(no_scan.code, 0, "{}", no_scan.stderr);
     assert_eq!(p.db_count("scan_nodes"), 0);
-    assert_eq!(p.db_count("config_schema_versions"), 2, "one ledger row per kernel migration");
+    assert_eq!(p.db_count("config_schema_versions"), 3, "one ledger row per kernel migration");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -794,6 +794,60 @@ fn incremental_scans_equal_full_scans_after_random_changes() {
             assert_eq!(a, b, "round {round}");
         }
     }
+}
+
+/// How many files a scan went through (read, or taken from the cache), from its ndjson progress.
+fn files_visited(run: &Run) -> usize {
+    run.stderr.lines().filter(|l| l.contains("\"scan.progress\"")).count()
+}
+
+#[test]
+fn changed_with_nothing_changed_reuses_the_stored_result() {
+    let p = Project::new();
+    p.write("notes/a.md", "---\nname: a\n---\nSee [b](b.md) and [gone](missing.md).\n")
+        .write("notes/b.md", "---\nname: b\n---\nBeta.\n")
+        .write("notes/c.md", "---\nname: c\n---\nGamma.\n");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    std::fs::remove_file(p.root.join("notes/c.md")).expect("rm");
+    let deleted = p.sm(&["scan", "--changed", "--json"]).json();
+    let orphan = |doc: &Value, node: &str| {
+        doc["issues"].as_array().expect("issues").iter().any(|i| i["ruleId"] == "orphan" && i["nodeIds"][0] == node)
+    };
+    assert!(orphan(&deleted, "notes/c.md"), "the deletion is reported once");
+
+    let args = ["scan", "--changed", "--json", "--progress", "ndjson"];
+    let reused = p.sm(&args);
+    assert_eq!(reused.code, 0, "{}", reused.stderr);
+    assert_eq!(files_visited(&reused), 0, "nothing changed, nothing read: {}", reused.stderr);
+    let reused = reused.json();
+    assert!(!orphan(&reused, "notes/c.md"), "a reported deletion is not reported again");
+    let full = p.sm(&["scan", "--json"]).json();
+    assert_eq!(strip_timing(reused.clone()), strip_timing(full.clone()));
+    assert!(reused["scannedAt"].as_u64() > deleted["scannedAt"].as_u64(), "a fresh scan time");
+    let text = p.sm(&["scan", "--changed"]).stdout;
+    assert!(text.contains("2 nodes, 2 links, 1 issues"), "{text}");
+    assert_eq!(text, p.sm(&["scan"]).stdout, "the summary of a full scan");
+
+    // History stranded on a path no node has appears without any file changing.
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    conn.execute("INSERT INTO state_plugin_kv VALUES ('p', 'notes/gone.md', 'k', '1', 0)", []).expect("insert");
+    drop(conn);
+    let stranded = p.sm(&args);
+    assert_eq!(files_visited(&stranded), 0);
+    let stranded = stranded.json();
+    assert!(orphan(&stranded, "notes/gone.md"), "{stranded}");
+    assert_eq!(strip_timing(stranded), strip_timing(p.sm(&["scan", "--json"]).json()));
+
+    // Anything a scan depends on invalidates the shortcut: a flag, a file's mtime.
+    assert_eq!(files_visited(&p.sm(&["scan", "--changed", "--no-tokens", "--progress", "ndjson"])), 2);
+    assert_eq!(files_visited(&p.sm(&["scan", "--changed", "--no-tokens", "--progress", "ndjson"])), 0);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(p.root.join("notes/b.md"))
+        .and_then(|f| f.set_modified(later))
+        .expect("touch");
+    assert_eq!(files_visited(&p.sm(&["scan", "--changed", "--no-tokens", "--progress", "ndjson"])), 2);
 }
 
 fn collect_md(base: &Path, dir: &Path, out: &mut Vec<String>) {
