@@ -139,6 +139,9 @@ pub trait StoragePort: Send {
         result: &ScanResult,
         cache: &crate::scan_cache::ScanCache,
     ) -> Result<(), StorageError>;
+    /// `scanned_at` of the stored scan (what a long-running caller checks before trusting a cache
+    /// it kept in memory); `None` when no scan was stored.
+    fn stored_scan_time(&self) -> Result<Option<u64>, StorageError>;
     /// The stored scan's metadata and issues, with node and link counts in `stats` but no nodes or
     /// links, and the input fingerprint it was computed from; `None` when no scan was stored.
     fn load_scan_summary(&self) -> Result<Option<StoredScanSummary>, StorageError>;

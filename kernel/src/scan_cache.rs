@@ -1,16 +1,27 @@
 //! What an incremental scan reuses from the previous one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
 use crate::model::{Issue, Link, Node};
 use crate::node_index::NodeIndex;
 
+/// What an incremental scan changed relative to the cache it started from, so persistence can
+/// update the stored scan in place. Node rows not listed equal the stored ones; stored nodes absent
+/// from the result are to be deleted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PersistDelta {
+    /// Paths whose `scan_nodes` row is new or changed.
+    pub nodes_written: BTreeSet<String>,
+    /// Paths whose cache row is new or changed (files read in this scan).
+    pub cache_written: BTreeSet<String>,
+}
+
 /// Everything about one node that lets the next scan skip reading its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedNode {
-    /// The node as read; its link counts are not kept up to date (a scan recomputes them).
+    /// The node exactly as stored (link counts included).
     pub node: Node,
     pub file_size: u64,
     pub file_mtime_ms: i64,
@@ -33,6 +44,8 @@ pub struct ScanCache {
     /// Set on a scan's output when every node came unchanged from the previous cache and the index
     /// is the same: the stored nodes, links and cache rows are already right.
     pub reused_all: bool,
+    /// Set when the scan started from a prior cache: what changed since. `None`: store everything.
+    pub delta: Option<PersistDelta>,
 }
 
 /// A hash of every node path, node name and walked file: detectors that look at the whole graph

@@ -23,7 +23,7 @@ use crate::model::{
 use crate::node_index::NodeIndex;
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
 use crate::registry::{Registry, is_kebab};
-use crate::scan_cache::{CachedNode, ScanCache, index_fingerprint};
+use crate::scan_cache::{CachedNode, PersistDelta, ScanCache, index_fingerprint};
 use crate::tokens::count_tokens;
 use sha2::{Digest, Sha256};
 
@@ -94,6 +94,9 @@ struct Entry {
     file_issues: Vec<Issue>,
     /// Per-detector output reused from the cache.
     cached_detections: Option<BTreeMap<String, Vec<Link>>>,
+    /// For a node taken from the cache: its stored row (the cached node) is still exact unless its
+    /// link counts change. `false` for nodes read in this scan and when `--no-tokens` drops counts.
+    row_from_cache: bool,
 }
 
 /// Like [`run_scan`], reusing `prior` where files did not change (same size and mtime), and
@@ -121,6 +124,10 @@ pub struct Walked {
 /// Validates the roots, announces the scan and walks it.
 pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, ScanError> {
     validate_roots(deps.fs, &request.roots)?;
+    if request.tokens {
+        // Loading the token encoder overlaps the walk instead of delaying the first read file.
+        rayon::spawn(crate::tokens::warm_up);
+    }
     let started_at = deps.clock.now_ms();
     let run_id = deps.clock.new_run_id();
     deps.progress.emit(&Event::scan(types::SCAN_STARTED, started_at, &run_id, json!({ "roots": request.roots })));
@@ -269,6 +276,7 @@ pub fn scan_walked(
     let total = candidates.len() as u64;
     let done = AtomicU64::new(0);
     let prior_len = prior.as_ref().map(|p| p.nodes.len());
+    let incremental = prior.is_some();
     let prior_fingerprint = prior.as_ref().and_then(|p| p.index_fingerprint.clone());
     let mut prior_nodes = prior.map(|p| p.nodes).unwrap_or_default();
     let reusable = |e: &CachedNode, c: &Candidate| {
@@ -375,10 +383,30 @@ pub fn scan_walked(
     for e in &entries {
         file_issues.extend(e.file_issues.iter().cloned());
     }
+    // What persistence must write when it can update the stored scan in place: node rows that are
+    // new or differ from the stored ones, and cache rows of files read in this scan.
+    let delta = incremental.then(|| {
+        let mut delta = PersistDelta::default();
+        for (e, counted) in entries.iter_mut().zip(&nodes) {
+            let same_counts = e.node.links_out_count == counted.links_out_count
+                && e.node.links_in_count == counted.links_in_count
+                && e.node.external_refs_count == counted.external_refs_count;
+            if !(e.row_from_cache && same_counts) {
+                delta.nodes_written.insert(counted.path.clone());
+            }
+            if e.body.is_some() {
+                delta.cache_written.insert(counted.path.clone());
+            }
+            // The cache keeps exact rows: a kept-in-memory cache then equals the stored one.
+            e.node.links_out_count = counted.links_out_count;
+            e.node.links_in_count = counted.links_in_count;
+            e.node.external_refs_count = counted.external_refs_count;
+        }
+        delta
+    });
 
     let cache = ScanCache {
-        // The entry's own node moves into the cache: its link counts are stale, but every reuse
-        // recomputes them (`count_links`), so the counted copy above need not be cloned again.
+        // The entry's own node (with its counts brought up to date above) moves into the cache.
         nodes: entries
             .into_iter()
             .map(|e| {
@@ -396,6 +424,7 @@ pub fn scan_walked(
         index_fingerprint: Some(fingerprint),
         input_fingerprint: None,
         reused_all,
+        delta,
     };
 
     let mut issues = run_rules(registry, &nodes, &links, &index, &request.rule_config);
@@ -461,10 +490,12 @@ struct Candidate {
 
 fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
     let mut node = e.node;
+    let row_from_cache = tokens || node.tokens.is_none();
     if !tokens {
         node.tokens = None;
     }
     Entry {
+        row_from_cache,
         node,
         body: None,
         file_size: e.file_size,
@@ -485,6 +516,7 @@ fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate
             body_start_line,
             file_issues: issues,
             cached_detections: None,
+            row_from_cache: false,
         }),
         FileOutcome::Skipped(issue) => Err(Box::new(issue)),
     }

@@ -19,6 +19,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// Loads the encoder's tables (about 20 ms, once per process) so the first count does not wait.
+pub fn warm_up() {
+    let _ = bpe_openai::cl100k_base();
+}
+
 /// Number of cl100k_base tokens in `text` (special tokens are counted as plain text).
 pub fn count_tokens(text: &str) -> u64 {
     if text.is_empty() {

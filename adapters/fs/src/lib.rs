@@ -108,7 +108,11 @@ impl FilesystemPort for LocalFilesystem {
 
     fn watch(&self, roots: &[String], debounce_ms: u64) -> Result<Box<dyn WatchStream>, FsError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut debouncer = new_debouncer(Duration::from_millis(debounce_ms), None, tx)
+        // The debouncer checks for quiet paths once per tick; its default tick (a quarter of the
+        // timeout) would add up to 75 ms to a 300 ms debounce. A short tick keeps the delay near
+        // the configured one for the cost of a few idle wake-ups.
+        let tick = Duration::from_millis((debounce_ms / 30).clamp(2, 20));
+        let mut debouncer = new_debouncer(Duration::from_millis(debounce_ms), Some(tick), tx)
             .map_err(|e| FsError::Io { path: String::new(), message: format!("cannot start watching: {e}") })?;
         for root in roots {
             let path = self.resolve(root);

@@ -171,16 +171,30 @@ impl StoragePort for SqliteStorage {
         for r in renames {
             rekey_node(&tx, &r.from, &r.to)?;
         }
-        tx.execute_batch("DELETE FROM scan_node_cache;").map_err(db_err)?;
-        if let Some(cache) = cache {
-            write_cache(&tx, cache)?;
+        match cache.and_then(|c| c.delta.as_ref().map(|d| (c, d))) {
+            // In place: only changed node and cache rows; links and issues (whole-graph results
+            // whose order the issues' link indices refer to) are rewritten.
+            Some((cache, delta)) => {
+                delete_vanished_nodes(&tx, &result.nodes)?;
+                let nodes: Vec<&Node> = result.nodes.iter().filter(|n| delta.nodes_written.contains(&n.path)).collect();
+                write_nodes(&tx, nodes, result.scanned_at)?;
+                write_cache(&tx, cache.nodes.iter().filter(|(path, _)| delta.cache_written.contains(*path)))?;
+                tx.execute_batch("DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;")
+                    .map_err(db_err)?;
+            }
+            None => {
+                tx.execute_batch(
+                    "DELETE FROM scan_node_cache; DELETE FROM scan_nodes; DELETE FROM scan_links;
+                     DELETE FROM scan_issues; DELETE FROM scan_meta;",
+                )
+                .map_err(db_err)?;
+                if let Some(cache) = cache {
+                    write_cache(&tx, cache.nodes.iter())?;
+                }
+                write_nodes(&tx, result.nodes.iter(), result.scanned_at)?;
+            }
         }
-        tx.execute_batch(
-            "DELETE FROM scan_nodes; DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;",
-        )
-        .map_err(db_err)?;
         write_meta(&tx, result)?;
-        write_nodes(&tx, &result.nodes, result.scanned_at)?;
         write_links(&tx, &result.links)?;
         write_issues(&tx, &result.issues)?;
         if let Some(cache) = cache {
@@ -200,6 +214,18 @@ impl StoragePort for SqliteStorage {
         write_issues(&tx, &result.issues)?;
         write_fingerprints(&tx, cache)?;
         tx.commit().map_err(db_err)
+    }
+
+    fn stored_scan_time(&self) -> Result<Option<u64>, StorageError> {
+        if self.schema_version()? == 0 {
+            return Ok(None);
+        }
+        let at: Option<i64> = self
+            .conn
+            .query_row("SELECT scanned_at FROM scan_meta WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        Ok(at.map(|t| t as u64))
     }
 
     fn load_scan_summary(&self) -> Result<Option<sm_kernel::ports::StoredScanSummary>, StorageError> {
@@ -291,6 +317,7 @@ impl StoragePort for SqliteStorage {
             nodes: Default::default(),
             index_fingerprint: fingerprint,
             input_fingerprint: None,
+            delta: None,
             reused_all: false,
         };
         for row in rows {
@@ -443,14 +470,33 @@ fn write_fingerprints(
     Ok(())
 }
 
-fn write_cache(tx: &rusqlite::Transaction<'_>, cache: &sm_kernel::scan_cache::ScanCache) -> Result<(), StorageError> {
+/// Deletes stored node and cache rows whose path is not a node of `current`.
+fn delete_vanished_nodes(tx: &rusqlite::Transaction<'_>, current: &[Node]) -> Result<(), StorageError> {
+    let live: std::collections::HashSet<&str> = current.iter().map(|n| n.path.as_str()).collect();
+    let stored: Vec<String> = {
+        let mut stmt = tx.prepare_cached("SELECT path FROM scan_nodes").map_err(db_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)?
+    };
+    let mut del_node = tx.prepare_cached("DELETE FROM scan_nodes WHERE path = ?1").map_err(db_err)?;
+    for path in stored.iter().filter(|p| !live.contains(p.as_str())) {
+        del_node.execute(params![path]).map_err(db_err)?;
+    }
+    tx.execute_batch("DELETE FROM scan_node_cache WHERE path NOT IN (SELECT path FROM scan_nodes);").map_err(db_err)?;
+    Ok(())
+}
+
+fn write_cache<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    rows: impl Iterator<Item = (&'a String, &'a sm_kernel::scan_cache::CachedNode)>,
+) -> Result<(), StorageError> {
     let mut stmt = tx
         .prepare_cached(
-            "INSERT INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line, detections_json, file_issues_json)
+            "INSERT OR REPLACE INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line, detections_json, file_issues_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(db_err)?;
-    for (path, c) in &cache.nodes {
+    for (path, c) in rows {
         stmt.execute(params![
             path,
             c.file_size as i64,
@@ -464,10 +510,14 @@ fn write_cache(tx: &rusqlite::Transaction<'_>, cache: &sm_kernel::scan_cache::Sc
     Ok(())
 }
 
-fn write_nodes(tx: &rusqlite::Transaction<'_>, nodes: &[Node], scanned_at: u64) -> Result<(), StorageError> {
+fn write_nodes<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    nodes: impl IntoIterator<Item = &'a Node>,
+    scanned_at: u64,
+) -> Result<(), StorageError> {
     let mut stmt = tx
         .prepare_cached(
-            "INSERT INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
+            "INSERT OR REPLACE INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
                 frontmatter_json, body_hash, frontmatter_hash, bytes_frontmatter, bytes_body, bytes_total,
                 tokens_frontmatter, tokens_body, tokens_total, links_out_count, links_in_count,
                 external_refs_count, scanned_at)

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use sm_kernel::model::{SPEC_VERSION, ScanResult, ScannedBy, Scope, Severity};
 use sm_kernel::ports::WalkOptions;
+use sm_kernel::scan_cache::ScanCache;
 use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, Walked, scan_walked, validate_roots, walk_roots};
 
 use crate::args::{GlobalArgs, ScanArgs};
@@ -150,6 +151,36 @@ pub fn scan_and_persist(
     global: &GlobalArgs,
     out: &Output,
 ) -> Result<ScanResult, CliError> {
+    scan_and_persist_keeping(ctx, settings, plan, global, out, &mut KeptCache::default())
+}
+
+/// The cache a long-running caller (`sm watch`) keeps between scans, so an incremental scan does
+/// not decode it from the database again. It is used only while the database still holds the scan
+/// that produced it (same `scan_meta.scanned_at`); anything else reloads from the database.
+#[derive(Default)]
+pub struct KeptCache {
+    cache: Option<ScanCache>,
+    scanned_at: u64,
+}
+
+impl KeptCache {
+    fn take_if_current(&mut self, db: &Path) -> Result<Option<ScanCache>, CliError> {
+        let Some(cache) = self.cache.take() else { return Ok(None) };
+        let Some(storage) = wiring::open_existing_storage(db)? else { return Ok(None) };
+        let stored = storage.stored_scan_time().map_err(|e| wiring::storage_error(db, &e))?;
+        Ok((stored == Some(self.scanned_at)).then_some(cache))
+    }
+}
+
+/// [`scan_and_persist`], reusing and refreshing `kept`.
+pub fn scan_and_persist_keeping(
+    ctx: &ScopeContext,
+    settings: &Settings,
+    plan: &ScanPlan,
+    global: &GlobalArgs,
+    out: &Output,
+    kept: &mut KeptCache,
+) -> Result<ScanResult, CliError> {
     let fs = wiring::filesystem()?;
     // Roots first: a typo must not touch the database.
     validate_roots(&fs, &plan.roots).map_err(scan_error)?;
@@ -184,7 +215,12 @@ pub fn scan_and_persist(
         },
         _ => walked,
     };
-    let mut prior = if plan.incremental { load_cache(&plan.db, out)? } else { None };
+    let kept_cache = if plan.incremental { kept.take_if_current(&plan.db)? } else { None };
+    let mut prior = match kept_cache {
+        Some(cache) => Some(cache),
+        None if plan.incremental => load_cache(&plan.db, out)?,
+        None => None,
+    };
     if let (Some(path), Some(cache)) = (&plan.refresh, prior.as_mut()) {
         cache.nodes.remove(path);
     }
@@ -232,6 +268,7 @@ pub fn scan_and_persist(
             .persist_scan_with_renames(&result, &renames, Some(&cache))
             .map_err(|e| wiring::storage_error(&plan.db, &e))?;
     }
+    *kept = KeptCache { cache: Some(cache), scanned_at: result.scanned_at };
     Ok(result)
 }
 

@@ -15,7 +15,7 @@ use sm_kernel::model::{ScanResult, Severity};
 use sm_kernel::ports::{FilesystemPort, WatchEvent};
 
 use crate::args::{GlobalArgs, WatchArgs};
-use crate::commands::scan::{ScanPlan, choose_roots, scan_and_persist};
+use crate::commands::scan::{KeptCache, ScanPlan, choose_roots, scan_and_persist_keeping};
 use crate::output::{CliError, Output, exit, format_elapsed};
 use crate::settings::{IGNORE_FILE, ScopeContext, Settings};
 use crate::wiring;
@@ -52,7 +52,8 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     let stream = fs.watch(&watched, debounce);
     let started = Instant::now();
     // A scan error (a missing root, a bad database) explains itself better than the watcher's.
-    let first = scan_and_persist(&ctx, &settings, &plan, global, out)?;
+    let mut kept = KeptCache::default();
+    let first = scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept)?;
     let mut stream = stream.map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
     emit(out, &first, "initial scan", started);
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
@@ -86,7 +87,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
             }
         }
         let batch = Instant::now();
-        match scan_and_persist(&ctx, &settings, &plan, global, out) {
+        match scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept) {
             Ok(result) => {
                 failures = 0;
                 emit(out, &result, &format!("{} change(s)", paths.len()), batch);

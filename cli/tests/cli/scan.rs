@@ -793,7 +793,31 @@ fn incremental_scans_equal_full_scans_after_random_changes() {
             assert_eq!(a["issues"], b["issues"], "round {round}: issues differ");
             assert_eq!(a, b, "round {round}");
         }
+        // The incremental side updated its database in place; what it stored must equal too.
+        let (stored_full, stored_incremental) = (p.sm(&["graph", "--json"]), twin.sm(&["graph", "--json"]));
+        assert_eq!(stored_incremental.code, 0, "{}", stored_incremental.stderr);
+        assert_eq!(stored_full.stdout, stored_incremental.stdout, "round {round}: stored scans differ");
     }
+    // Edits that keep every name and path: unchanged files come from the cache untouched, while
+    // the nodes they now link to get new incoming counts that must reach the stored rows.
+    let mut files: Vec<String> = Vec::new();
+    collect_md(&p.root, &p.root, &mut files);
+    files.sort();
+    let targets: Vec<&String> = files.iter().filter(|f| f.contains("cmd-")).take(2).collect();
+    assert_eq!(targets.len(), 2, "{files:?}");
+    let name_of = |f: &str| Path::new(f).file_stem().expect("stem").to_string_lossy().into_owned();
+    for project in [&p, &twin] {
+        let path = project.root.join(&files[0]);
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str(&format!("\nNow also /{} and /{}.\n", name_of(targets[0]), name_of(targets[1])));
+        std::fs::write(&path, text).expect("write");
+    }
+    let full = p.sm(&["scan", "--json"]);
+    let incremental = twin.sm(&["scan", "--changed", "--json", "--progress", "ndjson"]);
+    let fresh = incremental.stderr.lines().filter(|l| l.contains("\"cached\":false")).count();
+    assert_eq!(fresh, 1, "only the edited file is read");
+    assert_eq!(strip_timing(full.json()), strip_timing(incremental.json()));
+    assert_eq!(p.sm(&["graph", "--json"]).stdout, twin.sm(&["graph", "--json"]).stdout, "stored scans differ");
 }
 
 /// How many files a scan went through (read, or taken from the cache), from its ndjson progress.
@@ -915,6 +939,29 @@ fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
     Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill");
     let status = child.0.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "Ctrl-C is a clean exit");
+}
+
+#[test]
+fn watch_reloads_its_kept_cache_when_another_scan_wrote_the_database() {
+    let p = Project::new();
+    p.claude_project();
+    let mut child = spawn_watch(&p, &["watch", "--json"]);
+    let rx = line_reader(child.0.stdout.take().expect("stdout"));
+    assert_eq!(next_json(&rx)["stats"]["nodesCount"], 4);
+    // Another process stores a scan without token counts behind the watcher's back.
+    assert_eq!(p.sm(&["scan", "--no-tokens"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // An edit that keeps every name: the other nodes would come from the watcher's cache.
+    p.write("README.md", "# Project\n\nHello again.\n");
+    assert_eq!(next_json(&rx)["stats"]["nodesCount"], 4);
+    // The watcher's batch must not trust its in-memory cache (with tokens) for rows it did not
+    // write: every stored node has its token counts again.
+    let stored = p.sm(&["graph", "--json"]).json();
+    let nodes = stored["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 4);
+    for n in nodes {
+        assert!(n["tokens"].is_object(), "{} has no tokens: {n}", n["path"]);
+    }
 }
 
 #[test]
