@@ -55,6 +55,11 @@ pub struct ScanRequest {
     /// Rule configuration handed to every rule (`{"profile", "rules": {id: {...}}}`); a rule whose
     /// `rules.<id>.enabled` is `false` does not run.
     pub rule_config: Value,
+    /// How many body bytes the scan holds between reading files and running detectors. Beyond
+    /// this, bodies are dropped once their node is built and read again, a chunk at a time, for
+    /// detection: a large tree costs a second read of part of it instead of holding all of it in
+    /// memory. The result does not depend on it.
+    pub held_body_bytes: u64,
 }
 
 /// The collaborators a scan needs.
@@ -83,11 +88,25 @@ pub fn run_scan(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<ScanResult
     run_scan_with_cache(deps, request, None).map(|(result, _)| result)
 }
 
+/// A node's body on its way to the detectors.
+enum Body {
+    /// Not read in this scan (the node came from the cache).
+    NotRead,
+    /// Read in this scan and held for the detectors.
+    Held(String, u64),
+    /// Read in this scan, then let go to stay within [`ScanRequest::held_body_bytes`]; read again
+    /// to detect.
+    Released,
+}
+
+/// Default [`ScanRequest::held_body_bytes`]: 64 MiB.
+pub const DEFAULT_HELD_BODY_BYTES: u64 = 64 << 20;
+
 /// One node on its way through the pipeline.
 struct Entry {
     node: Node,
-    /// The body, when the file was read in this scan.
-    body: Option<(String, u64)>,
+    /// Whether the file was read in this scan, and its body (with its first line) if still held.
+    body: Body,
     file_size: u64,
     file_mtime_ms: i64,
     body_start_line: u64,
@@ -275,6 +294,16 @@ pub fn scan_walked(
 
     let total = candidates.len() as u64;
     let done = AtomicU64::new(0);
+    let held_bytes = AtomicU64::new(0);
+    let within_budget = |mut e: Entry| {
+        if let Body::Held(body, _) = &e.body {
+            let len = body.len() as u64;
+            if held_bytes.fetch_add(len, Ordering::Relaxed) + len > request.held_body_bytes {
+                e.body = Body::Released;
+            }
+        }
+        e
+    };
     let prior_len = prior.as_ref().map(|p| p.nodes.len());
     let incremental = prior.is_some();
     let prior_fingerprint = prior.as_ref().and_then(|p| p.index_fingerprint.clone());
@@ -301,7 +330,7 @@ pub fn scan_walked(
             let from_cache = cached.is_some();
             let outcome = match cached {
                 Some(e) => Ok(entry_from_cache(e, request.tokens)),
-                None => entry_from_file(deps.fs, request, c),
+                None => entry_from_file(deps.fs, request, c).map(within_budget),
             };
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
             emit(types::SCAN_PROGRESS, json!({ "index": index, "total": total, "path": c.path, "cached": from_cache }));
@@ -342,7 +371,7 @@ pub fn scan_walked(
         .par_iter()
         .map(|&i| {
             let c = by_path.get(entries[i].node.path.as_str());
-            (i, c.and_then(|c| entry_from_file(deps.fs, request, c).ok()))
+            (i, c.and_then(|c| entry_from_file(deps.fs, request, c).ok()).map(within_budget))
         })
         .collect();
     for (i, fresh) in reread {
@@ -355,9 +384,15 @@ pub fn scan_walked(
         entries.iter().enumerate().filter(|(_, e)| e.cached_detections.is_none()).map(|(i, _)| i).collect();
     let reused_all = prior_len == Some(entries.len()) && same_index && fresh_idx.is_empty();
     let fresh_nodes: Vec<&Node> = fresh_idx.iter().map(|&i| &entries[i].node).collect();
-    let fresh_bodies: Vec<&(String, u64)> =
-        fresh_idx.iter().map(|&i| entries[i].body.as_ref().expect("fresh entries carry their body")).collect();
-    let detected = run_detectors(registry, &fresh_nodes, &fresh_bodies, &index);
+    let fresh_bodies: Vec<Option<(&str, u64)>> = fresh_idx
+        .iter()
+        .map(|&i| match &entries[i].body {
+            Body::Held(body, start) => Some((body.as_str(), *start)),
+            Body::Released | Body::NotRead => None,
+        })
+        .collect();
+    let reread_body = |node: &Node| by_path.get(node.path.as_str()).and_then(|c| read_body(deps.fs, c));
+    let detected = run_detectors(registry, &fresh_nodes, &fresh_bodies, &index, &reread_body);
     for (&i, det) in fresh_idx.iter().zip(detected) {
         entries[i].cached_detections = Some(det);
     }
@@ -394,7 +429,7 @@ pub fn scan_walked(
             if !(e.row_from_cache && same_counts) {
                 delta.nodes_written.insert(counted.path.clone());
             }
-            if e.body.is_some() {
+            if !matches!(e.body, Body::NotRead) {
                 delta.cache_written.insert(counted.path.clone());
             }
             // The cache keeps exact rows: a kept-in-memory cache then equals the stored one.
@@ -497,7 +532,7 @@ fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
     Entry {
         row_from_cache,
         node,
-        body: None,
+        body: Body::NotRead,
         file_size: e.file_size,
         file_mtime_ms: e.file_mtime_ms,
         body_start_line: e.body_start_line,
@@ -510,7 +545,7 @@ fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate
     match build_one(fs, request, c) {
         FileOutcome::Node { node, body, body_start_line, issues } => Ok(Entry {
             node,
-            body: Some((body, body_start_line)),
+            body: Body::Held(body, body_start_line),
             file_size: c.size,
             file_mtime_ms: c.mtime_ms,
             body_start_line,
@@ -644,8 +679,21 @@ pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: boo
         external_refs_count: 0,
         frontmatter: fm,
     };
-    let body = if body_text.contains('\r') { body_text.replace("\r\n", "\n") } else { body_text.to_owned() };
-    (node, body, split.body_start_line, issues)
+    (node, detection_body(body_text), split.body_start_line, issues)
+}
+
+/// The body as detectors see it (line endings normalised).
+fn detection_body(body_text: &str) -> String {
+    if body_text.contains('\r') { body_text.replace("\r\n", "\n") } else { body_text.to_owned() }
+}
+
+/// Reads a file again for its detectors: the body and its first line, as [`build_node`] gave them.
+/// `None` when the file can no longer be read as text (it changed since; it is seen next scan).
+fn read_body(fs: &dyn FilesystemPort, c: &Candidate) -> Option<(String, u64)> {
+    let bytes = fs.read(&c.root, &c.path).ok()?;
+    let text = decode_text(&bytes).ok()?;
+    let split = frontmatter::split(text);
+    Some((detection_body(split.body), split.body_start_line))
 }
 
 fn metadata<'a>(fm: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -696,8 +744,9 @@ fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
 fn run_detectors(
     registry: &Registry,
     nodes: &[&Node],
-    bodies: &[&(String, u64)],
+    bodies: &[Option<(&str, u64)>],
     index: &NodeIndex,
+    reread: &(dyn Fn(&Node) -> Option<(String, u64)> + Sync),
 ) -> Vec<BTreeMap<String, Vec<Link>>> {
     if registry.detectors().is_empty() || nodes.is_empty() {
         return vec![BTreeMap::new(); nodes.len()];
@@ -705,15 +754,24 @@ fn run_detectors(
     for detector in registry.detectors() {
         detector.begin_scan(index);
     }
-    let pairs: Vec<(&Node, &(String, u64))> = nodes.iter().copied().zip(bodies.iter().copied()).collect();
+    let pairs: Vec<(&Node, Option<(&str, u64)>)> = nodes.iter().copied().zip(bodies.iter().copied()).collect();
     pairs
         .par_chunks(DETECT_CHUNK)
         .flat_map_iter(|chunk| {
-            let prose: Vec<String> = chunk.iter().map(|(_, (body, _))| mask_non_prose(body)).collect();
+            // Released bodies are read again here, one chunk at a time.
+            let reread_now: Vec<Option<(String, u64)>> =
+                chunk.iter().map(|(node, body)| if body.is_none() { reread(node) } else { None }).collect();
+            let bodies: Vec<(&str, u64)> = chunk
+                .iter()
+                .zip(&reread_now)
+                .map(|((_, held), again)| held.or(again.as_ref().map(|(b, l)| (b.as_str(), *l))).unwrap_or(("", 1)))
+                .collect();
+            let prose: Vec<String> = bodies.iter().map(|(body, _)| mask_non_prose(body)).collect();
             let ctxs: Vec<DetectContext<'_>> = chunk
                 .iter()
+                .zip(&bodies)
                 .zip(&prose)
-                .map(|((node, (body, start)), prose)| DetectContext {
+                .map(|(((node, _), (body, start)), prose)| DetectContext {
                     node,
                     body,
                     prose,

@@ -105,6 +105,7 @@ fn request() -> ScanRequest {
         walk: WalkOptions::default(),
         scanned_by: ScannedBy { name: "t".into(), version: "0".into(), spec_version: SPEC_VERSION.into() },
         rule_config: serde_json::json!({}),
+        held_body_bytes: sm_kernel::scan_orchestrator::DEFAULT_HELD_BODY_BYTES,
     }
 }
 
@@ -175,4 +176,47 @@ fn registry_rejects_duplicate_and_non_kebab_ids() {
         }
     }
     assert!(registry.add_rule(Arc::new(Bad)).is_err());
+}
+
+/// Counts reads, to see which path the scan took.
+struct CountingFs(MemFs, std::sync::atomic::AtomicUsize);
+
+impl FilesystemPort for CountingFs {
+    fn root_status(&self, root: &str) -> RootStatus {
+        self.0.root_status(root)
+    }
+    fn walk(&self, root: &str, o: &WalkOptions) -> Result<Vec<WalkedFile>, FsError> {
+        self.0.walk(root, o)
+    }
+    fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.read(root, path)
+    }
+}
+
+#[test]
+fn bodies_over_the_held_budget_are_read_again_for_detection_with_the_same_result() {
+    let mut registry = Registry::new();
+    registry.add_adapter(Arc::new(MdAdapter)).expect("add");
+    registry.add_detector(Arc::new(Wiki)).expect("add");
+    registry.add_rule(Arc::new(Unresolved)).expect("add");
+    let mut m = files().0;
+    for i in 0..150 {
+        let body = format!("---\nname: n{i}\n---\r\n\r\nLine two links [[n{}]] and [[alpha]].\r\n", (i + 7) % 150);
+        m.insert(format!("n/{i:03}.md"), body.into_bytes());
+    }
+    let scan = |budget: u64| {
+        let fs = CountingFs(MemFs(m.clone()), Default::default());
+        let deps = ScanDeps { fs: &fs, registry: &registry, clock: &FixedClock, progress: &SilentProgress };
+        let mut req = request();
+        req.held_body_bytes = budget;
+        let result = run_scan(&deps, &req).expect("scan");
+        (result, fs.1.into_inner())
+    };
+    let (held, held_reads) = scan(sm_kernel::scan_orchestrator::DEFAULT_HELD_BODY_BYTES);
+    let (released, released_reads) = scan(0);
+    assert_eq!(held_reads, 152, "each node read once");
+    assert_eq!(released_reads, 2 * 152, "each node read again for its detectors");
+    assert_eq!(held.links.len(), 302);
+    assert_eq!(held, released);
 }

@@ -204,6 +204,7 @@ pub fn scan_and_persist_keeping(
             spec_version: SPEC_VERSION.into(),
         },
         rule_config: settings.rule_config(),
+        held_body_bytes: sm_kernel::scan_orchestrator::DEFAULT_HELD_BODY_BYTES,
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
     let walked = walk_roots(&deps, &request).map_err(scan_error)?;
