@@ -97,7 +97,7 @@ impl Detector for NameMention {
         let mut seen = BTreeSet::new();
         let mut links = Vec::new();
         let mut lower = String::new();
-        for (start, end) in tokens(prose) {
+        for (start, end) in joined_tokens(prose) {
             let token = &prose[start..end];
             if token.len() < 6 || !token.contains(['-', '_', ':']) || !stands_alone(prose, start, end) {
                 continue;
@@ -122,29 +122,31 @@ impl Detector for NameMention {
     }
 }
 
-/// Byte ranges of `[A-Za-z0-9_:-]+` runs, without trailing `:`, `-`, `_`.
-fn tokens(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+/// The [`tokens`] that hold a `-`, `_` or `:` before trimming — the only ones a name can be —
+/// found from those bytes instead of walking every word.
+fn joined_tokens(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let bytes = s.as_bytes();
     let is_token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-');
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < bytes.len() && !is_token(bytes[i]) {
-            i += 1;
-        }
-        if i >= bytes.len() {
+    let mut done_to = 0usize;
+    memchr::memchr3_iter(b'-', b'_', b':', bytes).filter_map(move |hit| {
+        if hit < done_to {
             return None;
         }
-        let start = i;
-        while i < bytes.len() && is_token(bytes[i]) {
-            i += 1;
+        let mut start = hit;
+        while start > 0 && is_token(bytes[start - 1]) {
+            start -= 1;
         }
-        let mut end = i;
+        let mut stop = hit + 1;
+        while stop < bytes.len() && is_token(bytes[stop]) {
+            stop += 1;
+        }
+        done_to = stop;
+        let mut end = stop;
         while end > start && matches!(bytes[end - 1], b':' | b'-' | b'_') {
             end -= 1;
         }
-        Some((start, end))
+        (end > start).then_some((start, end))
     })
-    .filter(|(start, end)| end > start)
 }
 
 /// Whether a name qualifies as a mention target (see the module docs).
@@ -189,6 +191,52 @@ fn stands_alone(s: &str, start: usize, end: usize) -> bool {
 mod tests {
     use super::*;
     use crate::test_support::{detect_with_nodes, node};
+
+    /// Byte ranges of `[A-Za-z0-9_:-]+` runs, without trailing `:`, `-`, `_`.
+    fn tokens(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let bytes = s.as_bytes();
+        let is_token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-');
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < bytes.len() && !is_token(bytes[i]) {
+                i += 1;
+            }
+            if i >= bytes.len() {
+                return None;
+            }
+            let start = i;
+            while i < bytes.len() && is_token(bytes[i]) {
+                i += 1;
+            }
+            let mut end = i;
+            while end > start && matches!(bytes[end - 1], b':' | b'-' | b'_') {
+                end -= 1;
+            }
+            Some((start, end))
+        })
+        .filter(|(start, end)| end > start)
+    }
+
+    #[test]
+    fn joined_tokens_are_the_tokens_that_can_be_names() {
+        let pieces = ["a", "Z9", "-", "_", ":", " ", "\n", "é", "x-y", "--", "::", ".", "/", "`", "foo_bar:", "-q"];
+        let mut state = 0x9e37_79b9_u64;
+        for _ in 0..4000 {
+            let mut text = String::new();
+            for _ in 0..(state % 24) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            let expected: Vec<(usize, usize)> =
+                tokens(&text).filter(|&(a, b)| text[a..b].contains(['-', '_', ':'])).collect();
+            let got: Vec<(usize, usize)> =
+                joined_tokens(&text).filter(|&(a, b)| text[a..b].contains(['-', '_', ':'])).collect();
+            assert_eq!(got, expected, "{text:?}");
+            state = state.wrapping_add(1);
+        }
+    }
 
     #[test]
     fn mentions_identifier_like_names_only() {

