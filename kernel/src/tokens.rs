@@ -9,19 +9,31 @@
 //!   letter/number/space class matters) it asks the regex-based splitter of `bpe-openai` for that
 //!   one piece. Splitting is anchored piece by piece, so a piece cut from a suffix of the text is the
 //!   piece the whole-text splitter would cut there.
-//! - Piece counts come from `bpe-openai`'s count-only encoder and are memoised per thread for short
+//! - A short piece that is itself a vocabulary token counts 1 (a set shared by all threads); other
+//!   piece counts come from `bpe-openai`'s count-only encoder and are memoised per thread for short
 //!   pieces (words repeat: the corpus's 12 M pieces hold fewer than 200 k distinct ones).
 //!
 //! `kernel/tests/tokens.rs` checks the pieces against the regex splitter and the counts against
 //! `bpe-openai`'s own on generated text and on the shared corpus.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 /// Loads the encoder's tables (about 20 ms, once per process) so the first count does not wait.
 pub fn warm_up() {
-    let _ = bpe_openai::cl100k_base();
+    let _ = single_tokens();
+}
+
+/// Every token of the vocabulary short enough to be memoised: a piece equal to one of them is one
+/// token. Shared by all threads, so common words cost no BPE run and no per-thread memo entry.
+fn single_tokens() -> &'static HashSet<u128, BuildHasherDefault<KeyHasher>> {
+    static SET: OnceLock<HashSet<u128, BuildHasherDefault<KeyHasher>>> = OnceLock::new();
+    SET.get_or_init(|| {
+        let bpe = &bpe_openai::cl100k_base().bpe;
+        (0..bpe.num_tokens() as u32).filter_map(|id| memo_key(bpe.token_bytes(id))).collect()
+    })
 }
 
 /// Number of cl100k_base tokens in `text` (special tokens are counted as plain text).
@@ -30,12 +42,14 @@ pub fn count_tokens(text: &str) -> u64 {
         return 0;
     }
     let bpe = &bpe_openai::cl100k_base().bpe;
+    let singles = single_tokens();
     MEMO.with(|memo| {
         let mut memo = memo.borrow_mut();
         let mut total = 0u64;
         for piece in pieces(text) {
             let bytes = piece.as_bytes();
             match memo_key(bytes) {
+                Some(key) if singles.contains(&key) => total += 1,
                 Some(key) => {
                     let count = match memo.get(&key) {
                         Some(&n) => n,
