@@ -44,27 +44,35 @@ pub fn count_tokens(text: &str) -> u64 {
     let bpe = &bpe_openai::cl100k_base().bpe;
     let singles = single_tokens();
     MEMO.with(|memo| {
-        let mut memo = memo.borrow_mut();
+        let Memo { short, long } = &mut *memo.borrow_mut();
         let mut total = 0u64;
         for piece in pieces(text) {
             let bytes = piece.as_bytes();
-            match memo_key(bytes) {
-                Some(key) if singles.contains(&key) => total += 1,
-                Some(key) => {
-                    let count = match memo.get(&key) {
-                        Some(&n) => n,
-                        None => {
-                            let n = bpe.count(bytes) as u32;
-                            if memo.len() < MEMO_CAPACITY {
-                                memo.insert(key, n);
-                            }
-                            n
+            let count = match memo_key(bytes) {
+                Some(key) if singles.contains(&key) => 1,
+                Some(key) => match short.get(&key) {
+                    Some(&n) => n,
+                    None => {
+                        let n = bpe.count(bytes) as u32;
+                        if short.len() < MEMO_CAPACITY {
+                            short.insert(key, n);
                         }
-                    };
-                    total += u64::from(count);
-                }
-                None => total += bpe.count(bytes) as u64,
-            }
+                        n
+                    }
+                },
+                None if bytes.len() <= LONG_MEMO_MAX_LEN => match long.get(bytes) {
+                    Some(&n) => n,
+                    None => {
+                        let n = bpe.count(bytes) as u32;
+                        if long.len() < LONG_MEMO_CAPACITY {
+                            long.insert(bytes.into(), n);
+                        }
+                        n
+                    }
+                },
+                None => bpe.count(bytes) as u32,
+            };
+            total += u64::from(count);
         }
         total
     })
@@ -140,7 +148,16 @@ impl Hasher for KeyHasher {
     }
 }
 
-type Memo = HashMap<u128, u32, BuildHasherDefault<KeyHasher>>;
+/// Piece counts already computed by this thread: short pieces under their packed bytes, longer
+/// ones (identifiers, paths, URL parts) under their bytes.
+#[derive(Default)]
+struct Memo {
+    short: HashMap<u128, u32, BuildHasherDefault<KeyHasher>>,
+    long: HashMap<Box<[u8]>, u32>,
+}
+
+const LONG_MEMO_MAX_LEN: usize = 64;
+const LONG_MEMO_CAPACITY: usize = 1 << 16;
 
 thread_local! {
     static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
