@@ -109,7 +109,6 @@ pub struct MigrationInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredScanSummary {
     pub result: ScanResult,
-    pub input_fingerprint: Option<String>,
 }
 
 /// Persists scans, job state and configuration (the `scan_*`, `state_*`, `config_*` zones).
@@ -142,9 +141,10 @@ pub trait StoragePort: Send {
     /// `scanned_at` of the stored scan (what a long-running caller checks before trusting a cache
     /// it kept in memory); `None` when no scan was stored.
     fn stored_scan_time(&self) -> Result<Option<u64>, StorageError>;
-    /// The stored scan's metadata and issues, with node and link counts in `stats` but no nodes or
-    /// links, and the input fingerprint it was computed from; `None` when no scan was stored.
-    fn load_scan_summary(&self) -> Result<Option<StoredScanSummary>, StorageError>;
+    /// When the stored scan was computed from `input_fingerprint`: its metadata and issues, with
+    /// node and link counts in `stats` but no nodes or links. `None` when no scan is stored or it
+    /// was computed from other inputs (checked before anything else is read).
+    fn load_scan_summary(&self, input_fingerprint: &str) -> Result<Option<StoredScanSummary>, StorageError>;
     /// Records a scan that found nothing changed (equal input fingerprint): the metadata of
     /// `result`, and its issues when `rewrite_issues` (orphans of `state_*` rows can change without
     /// any file changing). Nodes, links and the cache stay as they are.

@@ -143,10 +143,6 @@ pub struct Walked {
 /// Validates the roots, announces the scan and walks it.
 pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, ScanError> {
     validate_roots(deps.fs, &request.roots)?;
-    if request.tokens {
-        // Loading the token encoder overlaps the walk instead of delaying the first read file.
-        rayon::spawn(crate::tokens::warm_up);
-    }
     let started_at = deps.clock.now_ms();
     let run_id = deps.clock.new_run_id();
     deps.progress.emit(&Event::scan(types::SCAN_STARTED, started_at, &run_id, json!({ "roots": request.roots })));
@@ -279,6 +275,15 @@ impl Walked {
     }
 }
 
+/// Starts loading what counting tokens needs (about 20 ms of tables) on another thread, when the
+/// request counts tokens, so the first file read does not wait for it. [`scan_walked`] calls it;
+/// a caller with other work to do first (loading the cache) calls it earlier.
+pub fn warm_up(request: &ScanRequest) {
+    if request.tokens {
+        rayon::spawn(crate::tokens::warm_up);
+    }
+}
+
 /// The rest of a scan after [`walk_roots`].
 pub fn scan_walked(
     deps: &ScanDeps<'_>,
@@ -287,6 +292,7 @@ pub fn scan_walked(
     prior: Option<ScanCache>,
 ) -> (ScanResult, ScanCache) {
     let Walked { started_at, run_id, candidates, all_files, mut file_issues, files_walked, mut files_skipped } = walked;
+    warm_up(request);
     let registry = deps.registry;
     let emit = |event_type: &str, data: Value| {
         deps.progress.emit(&Event::scan(event_type, deps.clock.now_ms(), &run_id, data));

@@ -231,9 +231,19 @@ impl StoragePort for SqliteStorage {
         Ok(at.map(|t| t as u64))
     }
 
-    fn load_scan_summary(&self) -> Result<Option<sm_kernel::ports::StoredScanSummary>, StorageError> {
-        let version = self.schema_version()?;
-        if version == 0 {
+    fn load_scan_summary(
+        &self,
+        input_fingerprint: &str,
+    ) -> Result<Option<sm_kernel::ports::StoredScanSummary>, StorageError> {
+        if self.schema_version()? < 3 {
+            return Ok(None);
+        }
+        let stored: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT input_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        if stored.flatten().as_deref() != Some(input_fingerprint) {
             return Ok(None);
         }
         let Some(mut result) = read_meta(&self.conn)? else {
@@ -248,14 +258,7 @@ impl StoragePort for SqliteStorage {
         result.stats.links_count = count("scan_links")?;
         result.issues = read_issues(&self.conn)?;
         result.stats.issues_count = result.issues.len() as u64;
-        let input_fingerprint = if version >= 3 {
-            self.conn
-                .query_row("SELECT input_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
-                .map_err(db_err)?
-        } else {
-            None
-        };
-        Ok(Some(sm_kernel::ports::StoredScanSummary { result, input_fingerprint }))
+        Ok(Some(sm_kernel::ports::StoredScanSummary { result }))
     }
 
     fn persist_unchanged_scan(&mut self, result: &ScanResult, rewrite_issues: bool) -> Result<(), StorageError> {

@@ -216,6 +216,8 @@ pub fn scan_and_persist_keeping(
         },
         _ => walked,
     };
+    // Something changed: the token encoder loads while the cache is read.
+    sm_kernel::scan_orchestrator::warm_up(&request);
     let kept_cache = if plan.incremental { kept.take_if_current(&plan.db)? } else { None };
     let mut prior = match kept_cache {
         Some(cache) => Some(cache),
@@ -296,9 +298,8 @@ fn reuse_unchanged(
     let Some(mut storage) = wiring::open_existing_storage(&plan.db)? else {
         return Ok(Reuse::Changed(walked));
     };
-    let summary = match storage.load_scan_summary().map_err(db_err)? {
-        Some(s) if s.input_fingerprint.as_deref() == Some(fingerprint) => s,
-        _ => return Ok(Reuse::Changed(walked)),
+    let Some(summary) = storage.load_scan_summary(fingerprint).map_err(db_err)? else {
+        return Ok(Reuse::Changed(walked));
     };
     let stored = summary.result;
     // The stored issues minus last scan's rename/orphan reports: what rules and files say now.
