@@ -223,11 +223,7 @@ impl StoragePort for SqliteStorage {
         if self.schema_version()? == 0 {
             return Ok(None);
         }
-        let at: Option<i64> = self
-            .conn
-            .query_row("SELECT scanned_at FROM scan_meta WHERE id = 1", [], |r| r.get(0))
-            .optional()
-            .map_err(db_err)?;
+        let at: Option<i64> = meta_column(&self.conn, "scanned_at")?;
         Ok(at.map(|t| t as u64))
     }
 
@@ -238,11 +234,7 @@ impl StoragePort for SqliteStorage {
         if self.schema_version()? < 3 {
             return Ok(None);
         }
-        let stored: Option<Option<String>> = self
-            .conn
-            .query_row("SELECT input_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
-            .optional()
-            .map_err(db_err)?;
+        let stored: Option<Option<String>> = meta_column(&self.conn, "input_fingerprint")?;
         if stored.flatten().as_deref() != Some(input_fingerprint) {
             return Ok(None);
         }
@@ -295,11 +287,7 @@ impl StoragePort for SqliteStorage {
         if self.schema_version()? < 2 {
             return Ok(None);
         }
-        let fingerprint: Option<Option<String>> = self
-            .conn
-            .query_row("SELECT index_fingerprint FROM scan_meta WHERE id = 1", [], |r| r.get(0))
-            .optional()
-            .map_err(db_err)?;
+        let fingerprint: Option<Option<String>> = meta_column(&self.conn, "index_fingerprint")?;
         let Some(fingerprint) = fingerprint else { return Ok(None) };
         let mut nodes: std::collections::HashMap<String, Node> =
             read_nodes(&self.conn)?.into_iter().map(|n| (n.path.clone(), n)).collect();
@@ -462,6 +450,11 @@ fn write_meta(tx: &rusqlite::Transaction<'_>, r: &ScanResult) -> Result<(), Stor
     )
     .map_err(db_err)?;
     Ok(())
+}
+
+/// One column of the `scan_meta` row; `None` when no scan is stored.
+fn meta_column<T: rusqlite::types::FromSql>(conn: &Connection, column: &str) -> Result<Option<T>, StorageError> {
+    conn.query_row(&format!("SELECT {column} FROM scan_meta WHERE id = 1"), [], |r| r.get(0)).optional().map_err(db_err)
 }
 
 fn write_fingerprints(
