@@ -160,7 +160,7 @@ fn dump_and_migrate() {
     let status = p.sm(&["db", "migrate", "--status"]);
     assert_eq!(
         status.stdout,
-        "001 initial                  applied\n002 scan_cache               applied\n003 input_fingerprint        applied\n"
+        "001 initial                  applied\n002 scan_cache               applied\n003 input_fingerprint        applied\n004 compact_detections       applied\n"
     );
     assert_eq!(p.sm(&["db", "migrate", "--dry-run"]).stdout.trim(), "nothing to apply");
     assert_eq!(p.sm(&["db", "migrate"]).stdout.trim(), "database is up to date");
@@ -168,6 +168,6 @@ fn dump_and_migrate() {
     assert_eq!(fresh.sm(&["db", "migrate", "--status"]).code, 5);
     assert_eq!(
         fresh.sm(&["db", "migrate"]).stdout,
-        "applied 001 initial\napplied 002 scan_cache\napplied 003 input_fingerprint\n"
+        "applied 001 initial\napplied 002 scan_cache\napplied 003 input_fingerprint\napplied 004 compact_detections\n"
     );
 }

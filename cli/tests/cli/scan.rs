@@ -28,7 +28,7 @@ fn init_sets_up_the_project_and_runs_a_first_scan() {
     assert!(gitignore.lines().any(|l| l == ".skill-map/skill-map.db*"));
     assert!(gitignore.lines().any(|l| l == ".skill-map/settings.local.json"));
     assert_eq!(p.db_count("scan_nodes"), 4);
-    assert_eq!(p.db_count("config_schema_versions"), 3, "one ledger row per kernel migration");
+    assert_eq!(p.db_count("config_schema_versions"), 4, "one ledger row per kernel migration");
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn init_dry_run_writes_nothing_and_no_scan_leaves_an_empty_database() {
     let no_scan = p.sm(&["init", "--no-scan"]);
     assert_eq!(no_scan.code, 0, "{}", no_scan.stderr);
     assert_eq!(p.db_count("scan_nodes"), 0);
-    assert_eq!(p.db_count("config_schema_versions"), 3, "one ledger row per kernel migration");
+    assert_eq!(p.db_count("config_schema_versions"), 4, "one ledger row per kernel migration");
 }
 
 // ---------------------------------------------------------------------------------------------
