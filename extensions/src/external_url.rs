@@ -28,16 +28,19 @@ impl Detector for ExternalUrl {
 
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
         let prose = ctx.prose;
-        let lower = prose.to_ascii_lowercase();
+        let bytes = prose.as_bytes();
         let lines = BodyLines::new(prose, ctx.body_start_line);
         let mut seen = BTreeSet::new();
         let mut links = Vec::new();
-        for (i, _) in lower.match_indices("http") {
-            let rest = &lower[i..];
-            let scheme_len = if rest.starts_with("https://") {
-                8
-            } else if rest.starts_with("http://") {
-                7
+        // Every URL has a `://`: find those, then look back for `http` or `https` in any case.
+        for (colon, _) in prose.match_indices("://") {
+            let scheme_is = |scheme: &[u8]| {
+                colon >= scheme.len() && bytes[colon - scheme.len()..colon].eq_ignore_ascii_case(scheme)
+            };
+            let (i, scheme_len) = if scheme_is(b"https") {
+                (colon - 5, 8)
+            } else if scheme_is(b"http") {
+                (colon - 4, 7)
             } else {
                 continue;
             };

@@ -58,6 +58,11 @@ fn mask_line(body: &str, out: &mut [u8], start: usize, end: usize, mut in_commen
             }
             continue;
         }
+        // Only `<` and backticks start something to mask: jump to the next one.
+        match memchr::memchr2(b'<', b'`', &bytes[i..end]) {
+            Some(skip) => i += skip,
+            None => return false,
+        }
         if bytes[i] == b'<' && body[i..end].starts_with("<!--") {
             in_comment = true;
             continue;

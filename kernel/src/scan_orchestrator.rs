@@ -643,7 +643,9 @@ impl DetectBody {
 }
 
 fn decode_text(bytes: Vec<u8>) -> Result<String, String> {
-    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
+    // `contains` on bytes is a vectorised search; the byte loop only runs for binary files.
+    if bytes.contains(&0) {
+        let pos = bytes.iter().position(|&b| b == 0).unwrap_or_default();
         return Err(format!("NUL byte at offset {pos}: binary file"));
     }
     String::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()))
