@@ -279,7 +279,8 @@ impl Walked {
 /// request counts tokens, so the first file read does not wait for it. [`scan_walked`] calls it;
 /// a caller with other work to do first (loading the cache) calls it earlier.
 pub fn warm_up(request: &ScanRequest) {
-    if request.tokens {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if request.tokens && !STARTED.swap(true, Ordering::Relaxed) {
         rayon::spawn(crate::tokens::warm_up);
     }
 }

@@ -207,11 +207,19 @@ pub fn scan_and_persist_keeping(
         held_body_bytes: sm_kernel::scan_orchestrator::DEFAULT_HELD_BODY_BYTES,
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
+    let may_reuse = plan.incremental && plan.refresh.is_none() && !plan.dry_run;
+    if !may_reuse {
+        // Files will be read: the token encoder loads during the walk.
+        sm_kernel::scan_orchestrator::warm_up(&request);
+    }
     let walked = walk_roots(&deps, &request).map_err(scan_error)?;
     let input_fingerprint = walked.input_fingerprint(&request, &registry, &settings.digest());
-    let walked = match (&input_fingerprint, plan.incremental && plan.refresh.is_none() && !plan.dry_run) {
+    let walked = match (&input_fingerprint, may_reuse) {
         (Some(fp), true) => match reuse_unchanged(&deps, &request, plan, walked, fp)? {
-            Reuse::Done(result) => return Ok(*result),
+            Reuse::Done(result) => {
+                out.verbose(1, "--changed: nothing changed since the stored scan; reusing its result");
+                return Ok(*result);
+            }
             Reuse::Changed(walked) => walked,
         },
         _ => walked,

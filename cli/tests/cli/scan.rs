@@ -848,6 +848,8 @@ fn changed_with_nothing_changed_reuses_the_stored_result() {
     let full = p.sm(&["scan", "--json"]).json();
     assert_eq!(strip_timing(reused.clone()), strip_timing(full.clone()));
     assert!(reused["scannedAt"].as_u64() > deleted["scannedAt"].as_u64(), "a fresh scan time");
+    let verbose = p.sm(&["scan", "--changed", "-v"]);
+    assert!(verbose.stderr.contains("nothing changed since the stored scan"), "{}", verbose.stderr);
     let text = p.sm(&["scan", "--changed"]).stdout;
     assert!(text.contains("2 nodes, 2 links, 1 issues"), "{text}");
     assert_eq!(text, p.sm(&["scan"]).stdout, "the summary of a full scan");
