@@ -23,7 +23,22 @@ use std::sync::OnceLock;
 
 /// Loads the encoder's tables (about 20 ms, once per process) so the first count does not wait.
 pub fn warm_up() {
-    let _ = single_tokens();
+    let _ = pair_counts();
+}
+
+/// Token count of every two-byte piece (1 when the pair is a vocabulary token, else 2), indexed by
+/// the two bytes: the commonest multi-byte pieces cost one array read.
+fn pair_counts() -> &'static [u8] {
+    static PAIRS: OnceLock<Vec<u8>> = OnceLock::new();
+    PAIRS.get_or_init(|| {
+        let singles = single_tokens();
+        (0..=u16::MAX)
+            .map(|pair| match memo_key(&pair.to_be_bytes()) {
+                Some(key) if singles.contains(&key) => 1,
+                _ => 2,
+            })
+            .collect()
+    })
 }
 
 /// Every token of the vocabulary short enough to be memoised: a piece equal to one of them is one
@@ -46,31 +61,37 @@ pub fn count_tokens(text: &str) -> u64 {
     MEMO.with(|memo| {
         let Memo { short, long } = &mut *memo.borrow_mut();
         let mut total = 0u64;
+        let pairs = pair_counts();
         for piece in pieces(text) {
             let bytes = piece.as_bytes();
-            let count = match memo_key(bytes) {
-                Some(key) if singles.contains(&key) => 1,
-                Some(key) => match short.get(&key) {
-                    Some(&n) => n,
-                    None => {
-                        let n = bpe.count(bytes) as u32;
-                        if short.len() < MEMO_CAPACITY {
-                            short.insert(key, n);
+            let count = match *bytes {
+                // Every byte is a token; two bytes are one token or two.
+                [_] => 1,
+                [a, b] => u32::from(pairs[usize::from(a) << 8 | usize::from(b)]),
+                _ => match memo_key(bytes) {
+                    Some(key) if singles.contains(&key) => 1,
+                    Some(key) => match short.get(&key) {
+                        Some(&n) => n,
+                        None => {
+                            let n = bpe.count(bytes) as u32;
+                            if short.len() < MEMO_CAPACITY {
+                                short.insert(key, n);
+                            }
+                            n
                         }
-                        n
-                    }
-                },
-                None if bytes.len() <= LONG_MEMO_MAX_LEN => match long.get(bytes) {
-                    Some(&n) => n,
-                    None => {
-                        let n = bpe.count(bytes) as u32;
-                        if long.len() < LONG_MEMO_CAPACITY {
-                            long.insert(bytes.into(), n);
+                    },
+                    None if bytes.len() <= LONG_MEMO_MAX_LEN => match long.get(bytes) {
+                        Some(&n) => n,
+                        None => {
+                            let n = bpe.count(bytes) as u32;
+                            if long.len() < LONG_MEMO_CAPACITY {
+                                long.insert(bytes.into(), n);
+                            }
+                            n
                         }
-                        n
-                    }
+                    },
+                    None => bpe.count(bytes) as u32,
                 },
-                None => bpe.count(bytes) as u32,
             };
             total += u64::from(count);
         }
