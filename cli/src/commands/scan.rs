@@ -309,20 +309,29 @@ fn reuse_unchanged(
     let Some(summary) = storage.load_scan_summary(fingerprint).map_err(db_err)? else {
         return Ok(Reuse::Changed(walked));
     };
-    let stored = summary.result;
+    let mut stored = summary.result;
     // The stored issues minus last scan's rename/orphan reports: what rules and files say now.
     let one_shot = |id: &str| {
         use sm_kernel::rename_tracking::ids;
         id == ids::AUTO_RENAME_MEDIUM || id == ids::AUTO_RENAME_AMBIGUOUS || id == ids::ORPHAN
     };
-    let mut issues: Vec<_> = stored.issues.iter().filter(|i| !one_shot(&i.rule_id)).cloned().collect();
     // As in `track_renames`: a scan that found nothing says nothing about orphans.
     let refs = storage.state_node_refs().map_err(db_err)?;
-    if !refs.is_empty() && stored.stats.nodes_count > 0 {
+    let stranded = if !refs.is_empty() && stored.stats.nodes_count > 0 {
         let live = storage.node_fingerprints().map_err(db_err)?;
-        issues.extend(sm_kernel::rename_tracking::stranded_paths(&refs, live.iter().map(|f| f.path.as_str())));
-    }
-    let rewrite_issues = issues != stored.issues;
+        sm_kernel::rename_tracking::stranded_paths(&refs, live.iter().map(|f| f.path.as_str()))
+    } else {
+        Vec::new()
+    };
+    let (issues, rewrite_issues) = if stranded.is_empty() && !stored.issues.iter().any(|i| one_shot(&i.rule_id)) {
+        // The common case: nothing to drop, nothing to add.
+        (std::mem::take(&mut stored.issues), false)
+    } else {
+        let mut issues: Vec<_> = stored.issues.iter().filter(|i| !one_shot(&i.rule_id)).cloned().collect();
+        issues.extend(stranded);
+        let changed = issues != stored.issues;
+        (issues, changed)
+    };
     let (scanned_at, stats) =
         walked.finish_unchanged(deps, stored.stats.nodes_count, stored.stats.links_count, issues.len() as u64);
     let mut result = ScanResult {
