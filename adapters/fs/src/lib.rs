@@ -70,7 +70,9 @@ impl FilesystemPort for LocalFilesystem {
             let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
             match entry.path().strip_prefix(&filter_root) {
                 Ok(rel) if rel.as_os_str().is_empty() => true,
-                Ok(rel) => !extra.matched_path_or_any_parents(rel, is_dir).is_ignore(),
+                // Ignored directories are pruned here, so a path's parents were all checked on the
+                // way down: matching the path itself is enough.
+                Ok(rel) => !extra.matched(rel, is_dir).is_ignore(),
                 Err(_) => true,
             }
         });
@@ -170,8 +172,8 @@ fn build_matcher(root: &Path, patterns: &[String]) -> Result<Gitignore, FsError>
 }
 
 fn to_posix(rel: &Path) -> String {
-    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    parts.join("/")
+    let text = rel.to_string_lossy();
+    if std::path::MAIN_SEPARATOR == '/' { text.into_owned() } else { text.replace(std::path::MAIN_SEPARATOR, "/") }
 }
 
 #[cfg(test)]
