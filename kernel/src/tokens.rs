@@ -9,9 +9,10 @@
 //!   letter/number/space class matters) it asks the regex-based splitter of `bpe-openai` for that
 //!   one piece. Splitting is anchored piece by piece, so a piece cut from a suffix of the text is the
 //!   piece the whole-text splitter would cut there.
-//! - A short piece that is itself a vocabulary token counts 1 (a set shared by all threads); other
-//!   piece counts come from `bpe-openai`'s count-only encoder and are memoised per thread for short
-//!   pieces (words repeat: the corpus's 12 M pieces hold fewer than 200 k distinct ones).
+//! - One- and two-byte pieces are answered from a 64 KiB table; a piece of up to 15 bytes that is
+//!   itself a vocabulary token counts 1 (a set shared by all threads); other piece counts come from
+//!   `bpe-openai`'s count-only encoder and are memoised per thread for pieces of up to 64 bytes
+//!   (words repeat: the corpus's 12 M pieces hold fewer than 200 k distinct ones).
 //!
 //! `kernel/tests/tokens.rs` checks the pieces against the regex splitter and the counts against
 //! `bpe-openai`'s own on generated text and on the shared corpus.
