@@ -283,7 +283,7 @@ pub fn scan_and_persist_keeping(
     Ok(result)
 }
 
-/// The stored scan's cache, or `None` (with a note) when there is nothing to reuse yet.
+/// What [`reuse_unchanged`] found.
 enum Reuse {
     /// Nothing changed: the stored result, brought up to date.
     Done(Box<ScanResult>),
@@ -354,6 +354,7 @@ fn reuse_unchanged(
     Ok(Reuse::Done(Box::new(result)))
 }
 
+/// The stored scan's cache, or `None` (with a note) when there is nothing to reuse yet.
 fn load_cache(db: &Path, out: &Output) -> Result<Option<sm_kernel::scan_cache::ScanCache>, CliError> {
     let cache = match wiring::open_existing_storage(db)? {
         Some(storage) => storage.load_cache().map_err(|e| wiring::storage_error(db, &e))?,
