@@ -357,7 +357,13 @@ fn reuse_unchanged(
 /// The stored scan's cache, or `None` (with a note) when there is nothing to reuse yet.
 fn load_cache(db: &Path, out: &Output) -> Result<Option<sm_kernel::scan_cache::ScanCache>, CliError> {
     let cache = match wiring::open_existing_storage(db)? {
-        Some(storage) => storage.load_cache().map_err(|e| wiring::storage_error(db, &e))?,
+        Some(storage) => storage.load_cache().map_err(|e| {
+            let mut err = wiring::storage_error(db, &e);
+            if matches!(e, sm_kernel::ports::StorageError::Corrupt(_)) {
+                err.message.push_str("; a full `sm scan` (without --changed) rewrites the cache");
+            }
+            err
+        })?,
         None => None,
     };
     if cache.is_none() {

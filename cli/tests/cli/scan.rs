@@ -820,6 +820,26 @@ fn incremental_scans_equal_full_scans_after_random_changes() {
     assert_eq!(p.sm(&["graph", "--json"]).stdout, twin.sm(&["graph", "--json"]).stdout, "stored scans differ");
 }
 
+#[test]
+fn a_corrupt_incremental_cache_is_a_clear_error_that_a_full_scan_repairs() {
+    let p = Project::new();
+    p.write("notes/a.md", "---\nname: a\n---\nSee [b](b.md).\n").write("notes/b.md", "---\nname: b\n---\nB.\n");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    conn.execute("UPDATE scan_node_cache SET detections_json = '{not json'", []).expect("corrupt");
+    drop(conn);
+    p.write("notes/a.md", "---\nname: a\n---\nSee [b](b.md) again.\n");
+    let broken = p.sm(&["scan", "--changed"]);
+    assert_eq!(broken.code, 2, "{}", broken.stderr);
+    assert!(broken.stderr.contains("scan_node_cache.detections_json"), "{}", broken.stderr);
+    assert!(broken.stderr.contains("a full `sm scan`"), "{}", broken.stderr);
+    assert_eq!(p.db_count("scan_nodes"), 2, "the stored scan is untouched");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let repaired = p.sm(&["scan", "--changed", "--json"]);
+    assert_eq!(repaired.code, 0, "{}", repaired.stderr);
+    assert_eq!(repaired.json()["stats"]["linksCount"], 1);
+}
+
 /// How many files a scan went through (read, or taken from the cache), from its ndjson progress.
 fn files_visited(run: &Run) -> usize {
     run.stderr.lines().filter(|l| l.contains("\"scan.progress\"")).count()
