@@ -71,6 +71,10 @@ impl StderrProgress {
 }
 
 impl ProgressEmitterPort for StderrProgress {
+    fn wants(&self, _event_type: &str) -> bool {
+        !matches!(self.mode, ProgressMode::None)
+    }
+
     fn emit(&self, event: &Event) {
         match self.mode {
             ProgressMode::None => {}

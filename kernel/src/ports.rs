@@ -337,6 +337,12 @@ pub trait RunnerPort: Send + Sync {
 /// Called from worker threads; implementations throttle as they see fit.
 pub trait ProgressEmitterPort: Send + Sync {
     fn emit(&self, event: &Event);
+    /// Whether events of `event_type` go anywhere; a `false` lets the kernel skip building the
+    /// per-file ones. Defaults to `true`.
+    fn wants(&self, event_type: &str) -> bool {
+        let _ = event_type;
+        true
+    }
 }
 
 /// A progress emitter that drops everything.
@@ -345,6 +351,9 @@ pub struct SilentProgress;
 
 impl ProgressEmitterPort for SilentProgress {
     fn emit(&self, _event: &Event) {}
+    fn wants(&self, _event_type: &str) -> bool {
+        false
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

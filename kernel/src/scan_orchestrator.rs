@@ -302,6 +302,7 @@ pub fn scan_walked(
     let total = candidates.len() as u64;
     let done = AtomicU64::new(0);
     let held_bytes = AtomicU64::new(0);
+    let per_file_events = deps.progress.wants(types::SCAN_PROGRESS);
     let within_budget = |mut e: Entry| {
         if let Body::Held(body) = &e.body {
             let len = body.text.len() as u64;
@@ -340,7 +341,12 @@ pub fn scan_walked(
                 None => entry_from_file(deps.fs, request, c).map(within_budget),
             };
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
-            emit(types::SCAN_PROGRESS, json!({ "index": index, "total": total, "path": c.path, "cached": from_cache }));
+            if per_file_events {
+                emit(
+                    types::SCAN_PROGRESS,
+                    json!({ "index": index, "total": total, "path": c.path, "cached": from_cache }),
+                );
+            }
             outcome
         })
         .collect();
