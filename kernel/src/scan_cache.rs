@@ -36,7 +36,9 @@ pub struct CachedNode {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScanCache {
     pub nodes: BTreeMap<String, CachedNode>,
-    /// [`index_fingerprint`] of the scan that wrote this cache.
+    /// `<producers>:<index>` of the scan that wrote this cache: a hash of what produced it (sm's
+    /// version, adapters and detectors with their versions, the file size limit; a different one
+    /// discards the whole cache) and its [`index_fingerprint`].
     pub index_fingerprint: Option<String>,
     /// [`Walked::input_fingerprint`](crate::scan_orchestrator::Walked::input_fingerprint) of the
     /// scan that wrote this cache, when the caller computed one.

@@ -275,6 +275,31 @@ impl Walked {
     }
 }
 
+/// A hash of what produced a cache's contents: sm's version, the adapters and detectors (kind, id,
+/// version) and the size limit that decides which files are read at all.
+fn producers_fingerprint(request: &ScanRequest, registry: &Registry) -> String {
+    let mut producers: Vec<String> = registry
+        .describe()
+        .into_iter()
+        .filter(|i| {
+            matches!(i.kind, crate::extensions::ExtensionKind::Adapter | crate::extensions::ExtensionKind::Detector)
+        })
+        .map(|i| format!("{}\u{0}{}\u{0}{}", i.kind.as_str(), i.id, i.version))
+        .collect();
+    producers.sort();
+    let mut h = Sha256::new();
+    let by = &request.scanned_by;
+    for part in [by.name.as_str(), by.version.as_str(), by.spec_version.as_str()]
+        .into_iter()
+        .chain(producers.iter().map(String::as_str))
+    {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(request.max_file_size_bytes.to_le_bytes());
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Starts loading what counting tokens needs (about 20 ms of tables) on another thread, when the
 /// request counts tokens, so the first file read does not wait for it. [`scan_walked`] calls it;
 /// a caller with other work to do first (loading the cache) calls it earlier.
@@ -312,6 +337,12 @@ pub fn scan_walked(
         }
         e
     };
+    // A cache written by other producers (another sm version, other adapters or detectors, another
+    // size limit) is not trusted at all: every file is read again.
+    let producers = producers_fingerprint(request, registry);
+    let prior = prior.filter(|p| {
+        p.index_fingerprint.as_deref().and_then(|f| f.split_once(':')).is_some_and(|(made_by, _)| made_by == producers)
+    });
     let prior_len = prior.as_ref().map(|p| p.nodes.len());
     let incremental = prior.is_some();
     let prior_fingerprint = prior.as_ref().and_then(|p| p.index_fingerprint.clone());
@@ -364,7 +395,7 @@ pub fn scan_walked(
     let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files.iter().cloned());
     let mut sorted_files = all_files;
     sorted_files.sort();
-    let fingerprint = index_fingerprint(&index, &sorted_files);
+    let fingerprint = format!("{producers}:{}", index_fingerprint(&index, &sorted_files));
     let same_index = prior_fingerprint.as_deref() == Some(fingerprint.as_str());
     let detectors: Vec<(String, bool)> =
         registry.detectors().iter().map(|d| (d.info().id, d.depends_on_index())).collect();

@@ -220,3 +220,62 @@ fn bodies_over_the_held_budget_are_read_again_for_detection_with_the_same_result
     assert_eq!(held.links.len(), 302);
     assert_eq!(held, released);
 }
+
+/// Links `[[name]]` to `name` + a suffix, under a given version: a detector whose output changed.
+struct VersionedWiki(&'static str, &'static str);
+impl Detector for VersionedWiki {
+    fn info(&self) -> ExtensionInfo {
+        ExtensionInfo { version: self.0.into(), ..info("wiki", ExtensionKind::Detector) }
+    }
+    /// Its output for a file depends on that file alone: the index changing would not re-run it.
+    fn depends_on_index(&self) -> bool {
+        false
+    }
+    fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
+        Wiki.detect(ctx).into_iter().map(|l| Link { target: format!("{}{}", l.target, self.1), ..l }).collect()
+    }
+}
+
+/// Files with a known mtime, so an incremental scan may reuse them.
+struct StampedFs(CountingFs);
+impl FilesystemPort for StampedFs {
+    fn root_status(&self, root: &str) -> RootStatus {
+        self.0.root_status(root)
+    }
+    fn walk(&self, root: &str, o: &WalkOptions) -> Result<Vec<WalkedFile>, FsError> {
+        Ok(self.0.walk(root, o)?.into_iter().map(|f| WalkedFile { mtime_ms: 1_000, ..f }).collect())
+    }
+    fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError> {
+        self.0.read(root, path)
+    }
+}
+
+#[test]
+fn a_cache_from_another_detector_version_is_not_reused() {
+    use sm_kernel::scan_orchestrator::run_scan_with_cache;
+    let registry_with = |detector: VersionedWiki| {
+        let mut registry = Registry::new();
+        registry.add_adapter(Arc::new(MdAdapter)).expect("add");
+        registry.add_detector(Arc::new(detector)).expect("add");
+        registry
+    };
+    let fs = StampedFs(CountingFs(files(), Default::default()));
+    let reads = || fs.0.1.load(std::sync::atomic::Ordering::Relaxed);
+    let scan = |registry: &Registry, prior| {
+        let deps = ScanDeps { fs: &fs, registry, clock: &FixedClock, progress: &SilentProgress };
+        run_scan_with_cache(&deps, &request(), prior).expect("scan")
+    };
+    let v1 = registry_with(VersionedWiki("1.0.0", ""));
+    let (first, cache) = scan(&v1, None);
+    assert_eq!(reads(), 2);
+    let (again, cache) = scan(&v1, Some(cache));
+    assert_eq!(reads(), 2, "same producers: nothing read again");
+    assert_eq!(again, first);
+
+    let v2 = registry_with(VersionedWiki("2.0.0", "-v2"));
+    let (upgraded, _) = scan(&v2, Some(cache));
+    assert_eq!(reads(), 4, "another detector version: every file read again");
+    let (fresh, _) = scan(&v2, None);
+    assert_eq!(upgraded, fresh);
+    assert!(upgraded.links.iter().all(|l| l.target.ends_with("-v2")), "{:?}", upgraded.links);
+}
