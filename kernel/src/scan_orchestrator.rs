@@ -930,16 +930,16 @@ fn partition_external(links: Vec<Link>) -> (Vec<Link>, ExternalRefs) {
 
 fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, index: &NodeIndex) {
     let mut out: HashMap<&str, u64> = HashMap::new();
-    let mut incoming: HashMap<String, u64> = HashMap::new();
+    let mut incoming: HashMap<&str, u64> = HashMap::new();
     for link in links {
         *out.entry(link.source.as_str()).or_default() += 1;
         if let Some(target) = index.resolve(&link.target) {
-            *incoming.entry(target.to_owned()).or_default() += 1;
+            *incoming.entry(target).or_default() += 1;
         }
     }
     for node in nodes {
         node.links_out_count = out.get(node.path.as_str()).copied().unwrap_or(0);
-        node.links_in_count = incoming.get(&node.path).copied().unwrap_or(0);
+        node.links_in_count = incoming.get(node.path.as_str()).copied().unwrap_or(0);
         node.external_refs_count = external.get(&node.path).map_or(0, |s| s.len() as u64);
     }
 }
