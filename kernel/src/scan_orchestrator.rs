@@ -466,9 +466,9 @@ pub fn scan_walked(
     }
     // What persistence must write when it can update the stored scan in place: node rows that are
     // new or differ from the stored ones, and cache rows of files read in this scan.
-    let delta = incremental.then(|| {
-        let mut delta = PersistDelta::default();
-        for (e, counted) in entries.iter_mut().zip(&nodes) {
+    let mut delta = incremental.then(PersistDelta::default);
+    for (e, counted) in entries.iter_mut().zip(&nodes) {
+        if let Some(delta) = delta.as_mut() {
             let same_counts = e.node.links_out_count == counted.links_out_count
                 && e.node.links_in_count == counted.links_in_count
                 && e.node.external_refs_count == counted.external_refs_count;
@@ -478,13 +478,13 @@ pub fn scan_walked(
             if !matches!(e.body, Body::NotRead) {
                 delta.cache_written.insert(counted.path.clone());
             }
-            // The cache keeps exact rows: a kept-in-memory cache then equals the stored one.
-            e.node.links_out_count = counted.links_out_count;
-            e.node.links_in_count = counted.links_in_count;
-            e.node.external_refs_count = counted.external_refs_count;
         }
-        delta
-    });
+        // The cache keeps exact rows (a kept-in-memory cache then equals the stored one), after a
+        // full scan too.
+        e.node.links_out_count = counted.links_out_count;
+        e.node.links_in_count = counted.links_in_count;
+        e.node.external_refs_count = counted.external_refs_count;
+    }
 
     let cache = ScanCache {
         // The entry's own node (with its counts brought up to date above) moves into the cache.
