@@ -21,7 +21,7 @@ pub struct PersistDelta {
 /// Everything about one node that lets the next scan skip reading its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedNode {
-    /// The node exactly as stored (link counts included).
+    /// The node exactly as stored (link counts included); a stub in a hollow cache.
     pub node: Node,
     pub file_size: u64,
     pub file_mtime_ms: i64,
@@ -48,6 +48,10 @@ pub struct ScanCache {
     pub reused_all: bool,
     /// Set when the scan started from a prior cache: what changed since. `None`: store everything.
     pub delta: Option<PersistDelta>,
+    /// The nodes are stubs (path, kind, adapter, link counts): the full nodes went into the result
+    /// (see `ScanRequest::keep_cache_nodes`). Persisting needs nothing more; a scan refuses a
+    /// hollow cache as its prior.
+    pub hollow: bool,
 }
 
 /// A hash of every node path, node name and walked file: detectors that look at the whole graph

@@ -60,6 +60,10 @@ pub struct ScanRequest {
     /// detection: a large tree costs a second read of part of it instead of holding all of it in
     /// memory. The result does not depend on it.
     pub held_body_bytes: u64,
+    /// Whether the returned cache keeps full nodes, so it can be passed to the next scan as is
+    /// (`sm watch`). Without, the nodes move into the result and the cache is *hollow*: good for
+    /// persisting (which never reads its nodes), refused as a prior cache.
+    pub keep_cache_nodes: bool,
 }
 
 /// The collaborators a scan needs.
@@ -275,6 +279,29 @@ impl Walked {
     }
 }
 
+/// What a hollow cache keeps of a node: its identity and stored link counts (all that persisting
+/// and the in-place delta read), without copying frontmatter, texts or hashes.
+fn stub_of(node: &Node) -> Node {
+    Node {
+        path: node.path.clone(),
+        kind: node.kind.clone(),
+        adapter: node.adapter.clone(),
+        title: None,
+        description: None,
+        stability: None,
+        version: None,
+        author: None,
+        frontmatter: Map::new(),
+        body_hash: String::new(),
+        frontmatter_hash: String::new(),
+        bytes: TripleSplit::default(),
+        tokens: None,
+        links_out_count: node.links_out_count,
+        links_in_count: node.links_in_count,
+        external_refs_count: node.external_refs_count,
+    }
+}
+
 /// A hash of what produced a cache's contents: sm's version, the adapters and detectors (kind, id,
 /// version) and the size limit that decides which files are read at all.
 fn producers_fingerprint(request: &ScanRequest, registry: &Registry) -> String {
@@ -341,7 +368,11 @@ pub fn scan_walked(
     // size limit) is not trusted at all: every file is read again.
     let producers = producers_fingerprint(request, registry);
     let prior = prior.filter(|p| {
-        p.index_fingerprint.as_deref().and_then(|f| f.split_once(':')).is_some_and(|(made_by, _)| made_by == producers)
+        !p.hollow
+            && p.index_fingerprint
+                .as_deref()
+                .and_then(|f| f.split_once(':'))
+                .is_some_and(|(made_by, _)| made_by == producers)
     });
     let prior_len = prior.as_ref().map(|p| p.nodes.len());
     let incremental = prior.is_some();
@@ -459,7 +490,17 @@ pub fn scan_walked(
         ))
     });
     let links = merge_duplicate_links(links);
-    let mut nodes: Vec<Node> = entries.iter().map(|e| e.node.clone()).collect();
+    let mut nodes: Vec<Node> = if request.keep_cache_nodes {
+        entries.iter().map(|e| e.node.clone()).collect()
+    } else {
+        entries
+            .iter_mut()
+            .map(|e| {
+                let stub = stub_of(&e.node);
+                std::mem::replace(&mut e.node, stub)
+            })
+            .collect()
+    };
     count_links(&mut nodes, &links, &external, &index);
     for e in &entries {
         file_issues.extend(e.file_issues.iter().cloned());
@@ -506,6 +547,7 @@ pub fn scan_walked(
         input_fingerprint: None,
         reused_all,
         delta,
+        hollow: !request.keep_cache_nodes,
     };
 
     let mut issues = run_rules(registry, &nodes, &links, &index, &request.rule_config);

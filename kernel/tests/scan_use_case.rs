@@ -106,6 +106,7 @@ fn request() -> ScanRequest {
         scanned_by: ScannedBy { name: "t".into(), version: "0".into(), spec_version: SPEC_VERSION.into() },
         rule_config: serde_json::json!({}),
         held_body_bytes: sm_kernel::scan_orchestrator::DEFAULT_HELD_BODY_BYTES,
+        keep_cache_nodes: false,
     }
 }
 
@@ -263,7 +264,8 @@ fn a_cache_from_another_detector_version_is_not_reused() {
     let reads = || fs.0.1.load(std::sync::atomic::Ordering::Relaxed);
     let scan = |registry: &Registry, prior| {
         let deps = ScanDeps { fs: &fs, registry, clock: &FixedClock, progress: &SilentProgress };
-        run_scan_with_cache(&deps, &request(), prior).expect("scan")
+        let request = ScanRequest { keep_cache_nodes: true, ..request() };
+        run_scan_with_cache(&deps, &request, prior).expect("scan")
     };
     let v1 = registry_with(VersionedWiki("1.0.0", ""));
     let (first, cache) = scan(&v1, None);
@@ -278,4 +280,15 @@ fn a_cache_from_another_detector_version_is_not_reused() {
     let (fresh, _) = scan(&v2, None);
     assert_eq!(upgraded, fresh);
     assert!(upgraded.links.iter().all(|l| l.target.ends_with("-v2")), "{:?}", upgraded.links);
+
+    // A hollow cache (nodes left to the result) is never taken as a prior: everything is read.
+    let deps = ScanDeps { fs: &fs, registry: &v2, clock: &FixedClock, progress: &SilentProgress };
+    let no_tokens = ScanRequest { tokens: false, ..request() };
+    let (hollow_result, hollow) = run_scan_with_cache(&deps, &no_tokens, None).expect("scan");
+    assert!(hollow.hollow);
+    let before = reads();
+    let (from_hollow, _) = run_scan_with_cache(&deps, &no_tokens, Some(hollow)).expect("scan");
+    assert_eq!(reads(), before + 2);
+    assert_eq!(from_hollow, hollow_result);
+    assert!(from_hollow.nodes.iter().all(|n| !n.body_hash.is_empty()), "no stub leaks into a result");
 }

@@ -312,6 +312,7 @@ impl StoragePort for SqliteStorage {
             index_fingerprint: fingerprint,
             input_fingerprint: None,
             delta: None,
+            hollow: false,
             reused_all: false,
         };
         for row in rows {

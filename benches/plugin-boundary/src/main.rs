@@ -73,6 +73,7 @@ fn scan(registry: &Registry, corpus: &str) -> (u64, usize) {
         scanned_by: ScannedBy { name: "bench".into(), version: "0".into(), spec_version: SPEC_VERSION.into() },
         rule_config: serde_json::json!({}),
         held_body_bytes: sm_kernel::scan_orchestrator::DEFAULT_HELD_BODY_BYTES,
+        keep_cache_nodes: false,
     };
     let deps = ScanDeps { fs: &fs, registry, clock: &Clk, progress: &SilentProgress };
     let result = run_scan(&deps, &request).expect("scan runs");

@@ -62,6 +62,7 @@ pub fn run(args: &InitArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
             incremental: false,
             refresh: None,
             full_result: false,
+            keep_cache: false,
         };
         let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
         if result.has_errors() {

@@ -32,6 +32,9 @@ pub struct ScanPlan {
     pub incremental: bool,
     /// A node to re-read even if it looks unchanged.
     pub refresh: Option<String>,
+    /// The caller keeps the scan's cache for its next scan (`sm watch`): the cache must hold full
+    /// nodes rather than leave them to the result only.
+    pub keep_cache: bool,
     /// The caller uses the result's nodes and links (JSON output), not only its stats and issues.
     /// When an incremental scan finds nothing changed, only then are they loaded from the database.
     pub full_result: bool,
@@ -57,6 +60,7 @@ pub fn run(args: &ScanArgs, global: &GlobalArgs, global_scope: bool, out: &Outpu
         incremental: args.changed || args.node.is_some(),
         refresh: args.node.as_ref().map(|n| n.trim_start_matches("./").to_owned()),
         full_result: out.json,
+        keep_cache: false,
     };
     let result = scan_and_persist(&ctx, &settings, &plan, global, out)?;
     if let Some((path, before)) = &baseline {
@@ -205,6 +209,7 @@ pub fn scan_and_persist_keeping(
         },
         rule_config: settings.rule_config(),
         held_body_bytes: sm_kernel::scan_orchestrator::DEFAULT_HELD_BODY_BYTES,
+        keep_cache_nodes: plan.keep_cache,
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
     let may_reuse = plan.incremental && plan.refresh.is_none() && !plan.dry_run;
@@ -279,7 +284,7 @@ pub fn scan_and_persist_keeping(
             .persist_scan_with_renames(&result, &renames, Some(&cache))
             .map_err(|e| wiring::storage_error(&plan.db, &e))?;
     }
-    *kept = KeptCache { cache: Some(cache), scanned_at: result.scanned_at };
+    *kept = KeptCache { cache: (!cache.hollow).then_some(cache), scanned_at: result.scanned_at };
     Ok(result)
 }
 

@@ -38,6 +38,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         incremental: true,
         refresh: None,
         full_result: out.json,
+        keep_cache: true,
     };
     let mut plan = plan_for(&settings);
     let debounce = settings.get("scan.watch.debounceMs").and_then(|v| v.as_u64()).unwrap_or(300);
