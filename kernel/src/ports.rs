@@ -105,12 +105,6 @@ pub struct MigrationInfo {
     pub name: String,
 }
 
-/// The stored scan without its nodes and links; see [`StoragePort::load_scan_summary`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredScanSummary {
-    pub result: ScanResult,
-}
-
 /// Persists scans, job state and configuration (the `scan_*`, `state_*`, `config_*` zones).
 pub trait StoragePort: Send {
     /// Applies pending kernel migrations; returns the ones applied now.
@@ -144,7 +138,7 @@ pub trait StoragePort: Send {
     /// When the stored scan was computed from `input_fingerprint`: its metadata and issues, with
     /// node and link counts in `stats` but no nodes or links. `None` when no scan is stored or it
     /// was computed from other inputs (checked before anything else is read).
-    fn load_scan_summary(&self, input_fingerprint: &str) -> Result<Option<StoredScanSummary>, StorageError>;
+    fn load_scan_summary(&self, input_fingerprint: &str) -> Result<Option<ScanResult>, StorageError>;
     /// Records a scan that found nothing changed (equal input fingerprint): the metadata of
     /// `result`, and its issues when `rewrite_issues` (orphans of `state_*` rows can change without
     /// any file changing). Nodes, links and the cache stay as they are.

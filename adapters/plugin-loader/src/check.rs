@@ -196,30 +196,37 @@ fn check_extension(id: &str, kind: &str, ext: &ExtensionBox, fixture: &ScanResul
             Err("two identical calls returned different output".into())
         },
     ));
-    out.push(line(
-        &format!("{id}: unknown method"),
-        match invoke(ext, "$no-such-method", "{}") {
-            Err((c, _)) if c == "unknown_method" => Ok("unknown_method".into()),
-            Err((c, _)) => Err(format!("answered {c} instead of unknown_method")),
-            Ok(_) => Err("answered a method that does not exist".into()),
-        },
-    ));
-    out.push(line(
-        &format!("{id}: malformed input"),
-        match invoke(ext, method, "{not json") {
-            Err((c, _)) if c == "bad_input" => Ok("bad_input".into()),
-            Err((c, _)) => Err(format!("answered {c} instead of bad_input")),
-            Ok(_) => Err("accepted malformed JSON".into()),
-        },
-    ));
-    out.push(line(
-        &format!("{id}: panic is contained"),
-        match invoke(ext, "$conformance.panic", "{}") {
-            Err((c, _)) if c == "panic" => Ok("a panic came back as an error".into()),
-            Err((c, _)) => Err(format!("answered {c} instead of panic")),
-            Ok(_) => Err("the conformance panic did not panic".into()),
-        },
-    ));
+    // Calls that must come back as a given error code: (check, method, input, code, on success,
+    // when the call wrongly succeeded).
+    let refusals = [
+        (
+            "unknown method",
+            "$no-such-method",
+            "{}",
+            "unknown_method",
+            "unknown_method",
+            "answered a method that does not exist",
+        ),
+        ("malformed input", method, "{not json", "bad_input", "bad_input", "accepted malformed JSON"),
+        (
+            "panic is contained",
+            "$conformance.panic",
+            "{}",
+            "panic",
+            "a panic came back as an error",
+            "the conformance panic did not panic",
+        ),
+    ];
+    for (check, call, input, code, passed, wrongly_ok) in refusals {
+        out.push(line(
+            &format!("{id}: {check}"),
+            match invoke(ext, call, input) {
+                Err((c, _)) if c == code => Ok(passed.to_owned()),
+                Err((c, _)) => Err(format!("answered {c} instead of {code}")),
+                Ok(_) => Err(wrongly_ok.to_owned()),
+            },
+        ));
+    }
     out
 }
 

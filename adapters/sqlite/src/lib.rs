@@ -227,10 +227,7 @@ impl StoragePort for SqliteStorage {
         Ok(at.map(|t| t as u64))
     }
 
-    fn load_scan_summary(
-        &self,
-        input_fingerprint: &str,
-    ) -> Result<Option<sm_kernel::ports::StoredScanSummary>, StorageError> {
+    fn load_scan_summary(&self, input_fingerprint: &str) -> Result<Option<ScanResult>, StorageError> {
         if self.schema_version()? < 3 {
             return Ok(None);
         }
@@ -250,7 +247,7 @@ impl StoragePort for SqliteStorage {
         result.stats.links_count = count("scan_links")?;
         result.issues = read_issues(&self.conn)?;
         result.stats.issues_count = result.issues.len() as u64;
-        Ok(Some(sm_kernel::ports::StoredScanSummary { result }))
+        Ok(Some(result))
     }
 
     fn persist_unchanged_scan(&mut self, result: &ScanResult, rewrite_issues: bool) -> Result<(), StorageError> {

@@ -101,13 +101,6 @@ fn describe(a: &dyn Action) -> Value {
 
 fn find<'a>(actions: &'a [std::sync::Arc<dyn Action>], id: &str) -> Result<&'a std::sync::Arc<dyn Action>, CliError> {
     actions.iter().find(|a| a.info().id == id).ok_or_else(|| {
-        let known: Vec<String> = actions.iter().map(|a| a.info().id).collect();
-        CliError::not_found(
-            "no-action",
-            format!(
-                "no action {id:?} (registered: {})",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
-            ),
-        )
+        super::unknown_extension("no-action", "action", id, actions.iter().map(|a| a.info().id).collect())
     })
 }

@@ -41,14 +41,7 @@ pub fn run(verb: &AuditVerb, global: &GlobalArgs, global_scope: bool, out: &Outp
         }
         AuditVerb::Run { id } => {
             let audit = audits.iter().find(|a| a.info().id == *id).ok_or_else(|| {
-                let known: Vec<String> = audits.iter().map(|a| a.info().id).collect();
-                CliError::not_found(
-                    "no-audit",
-                    format!(
-                        "no audit {id:?} (registered: {})",
-                        if known.is_empty() { "none".into() } else { known.join(", ") }
-                    ),
-                )
+                super::unknown_extension("no-audit", "audit", id, audits.iter().map(|a| a.info().id).collect())
             })?;
             let scan = load_persisted(global, global_scope)?;
             let report = audit.run(&scan);

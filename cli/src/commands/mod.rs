@@ -71,3 +71,9 @@ fn similar_paths<'a>(wanted: &str, paths: impl Iterator<Item = &'a str>) -> Vec<
     scored.sort();
     scored.into_iter().take(3).map(|(_, p)| p.to_owned()).collect()
 }
+
+/// The error for an extension id no registered extension of that kind has, listing those that are.
+pub fn unknown_extension(code: &'static str, kind: &str, id: &str, known: Vec<String>) -> CliError {
+    let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+    CliError::not_found(code, format!("no {kind} {id:?} (registered: {known})"))
+}

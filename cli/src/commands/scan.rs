@@ -311,10 +311,9 @@ fn reuse_unchanged(
     let Some(mut storage) = wiring::open_existing_storage(&plan.db)? else {
         return Ok(Reuse::Changed(walked));
     };
-    let Some(summary) = storage.load_scan_summary(fingerprint).map_err(db_err)? else {
+    let Some(mut stored) = storage.load_scan_summary(fingerprint).map_err(db_err)? else {
         return Ok(Reuse::Changed(walked));
     };
-    let mut stored = summary.result;
     // The stored issues minus last scan's rename/orphan reports: what rules and files say now.
     let one_shot = |id: &str| {
         use sm_kernel::rename_tracking::ids;

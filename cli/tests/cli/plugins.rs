@@ -268,6 +268,13 @@ fn kv_storage_remembers_between_runs() {
     assert_eq!(value, words.to_string());
     // A dry-run scan gives plugins read-only storage; the action verb needs an existing node.
     assert_eq!(p.sm(&["actions", "run", "word-count", "-n", "nope.md"]).code, 5);
+    // Unknown extension ids name what is registered.
+    let action = p.sm(&["actions", "show", "word-cont"]);
+    assert_eq!(action.code, 5);
+    assert!(action.stderr.contains("no action \"word-cont\" (registered: word-count)"), "{}", action.stderr);
+    let audit = p.sm(&["audit", "run", "nope"]);
+    assert_eq!(audit.code, 5);
+    assert!(audit.stderr.contains("no audit \"nope\" (registered: link-health)"), "{}", audit.stderr);
 }
 
 #[test]
