@@ -15,9 +15,9 @@
 
 use std::collections::BTreeSet;
 
-use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind};
-use sm_kernel::model::{Confidence, Link, LinkKind};
-use sm_kernel::node_index::Resolution;
+use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind, Prepared};
+use sm_kernel::model::{Confidence, Link, LinkKind, Location, Node};
+use sm_kernel::node_index::{NodeIndex, Resolution};
 use sm_kernel::normalize::normalize_trigger;
 
 use crate::text::{BodyLines, char_at, char_before, dir_of, join_normalized, triggered_link};
@@ -38,32 +38,48 @@ impl Detector for AtMention {
     }
 
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
+        self.prepare(ctx).map(|p| self.complete(ctx.node, p, ctx.index)).unwrap_or_default()
+    }
+
+    fn prepares(&self) -> bool {
+        true
+    }
+
+    /// Keeps each mention (first occurrence per normalised trigger) with its line; `complete`
+    /// resolves them.
+    fn prepare(&self, ctx: &DetectContext<'_>) -> Option<Prepared> {
         let prose = ctx.prose;
         let lines = BodyLines::new(prose, ctx.body_start_line);
         let mut seen = BTreeSet::new();
-        let mut links = Vec::new();
+        let mut found: Mentions = Vec::new();
         for (i, _) in prose.match_indices('@') {
             let Some(handle) = handle_at(prose, i) else {
                 continue;
             };
             let original = &prose[i..i + 1 + handle.len()];
-            if !seen.insert(normalize_trigger(original)) {
-                continue;
+            if seen.insert(normalize_trigger(original)) {
+                found.push((original.to_owned(), lines.location(i)));
             }
-            let (target, confidence) = classify(ctx, handle, original);
-            links.push(triggered_link(
-                &ctx.node.path,
-                &target,
-                original,
-                LinkKind::Mentions,
-                confidence,
-                ID,
-                lines.location(i),
-            ));
         }
-        links
+        (!found.is_empty()).then(|| Box::new(found) as Prepared)
+    }
+
+    fn complete(&self, node: &Node, prepared: Prepared, index: &NodeIndex) -> Vec<Link> {
+        let Ok(found) = prepared.downcast::<Mentions>() else {
+            return Vec::new();
+        };
+        found
+            .iter()
+            .map(|(original, location)| {
+                let (target, confidence) = classify(&node.path, index, &original[1..], original);
+                triggered_link(&node.path, &target, original, LinkKind::Mentions, confidence, ID, *location)
+            })
+            .collect()
     }
 }
+
+/// What `prepare` keeps: each mention as written (with its `@`) and where.
+type Mentions = Vec<(String, Location)>;
 
 fn is_handle_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':')
@@ -94,12 +110,11 @@ fn has_extension(handle: &str) -> bool {
 
 const MEMORY_FILES: &[&str] = &["CLAUDE.md", "AGENTS.md", "GEMINI.md", "CLAUDE.local.md"];
 
-fn classify(ctx: &DetectContext<'_>, handle: &str, original: &str) -> (String, Confidence) {
-    let source = ctx.node.path.as_str();
+fn classify(source: &str, index: &NodeIndex, handle: &str, original: &str) -> (String, Confidence) {
     if has_extension(handle) {
         let relative = join_normalized(dir_of(source), handle).unwrap_or_else(|| handle.to_owned());
         for candidate in [relative.as_str(), handle] {
-            if ctx.index.resolve_target(candidate) != Resolution::Missing {
+            if index.resolve_target(candidate) != Resolution::Missing {
                 return (candidate.to_owned(), Confidence::Medium);
             }
         }
@@ -111,8 +126,7 @@ fn classify(ctx: &DetectContext<'_>, handle: &str, original: &str) -> (String, C
         return (original.to_owned(), Confidence::Low);
     }
     let agent_like = handle.contains(['-', ':']) && !handle.chars().any(|c| c.is_ascii_uppercase());
-    let confidence =
-        if ctx.index.resolve(original).is_some() || agent_like { Confidence::Medium } else { Confidence::Low };
+    let confidence = if index.resolve(original).is_some() || agent_like { Confidence::Medium } else { Confidence::Low };
     (original.to_owned(), confidence)
 }
 

@@ -15,14 +15,14 @@
 //! (`code-reviewer.md`). Self-mentions are ignored; one link per mentioned node per source. Code is
 //! skipped. The target is the node's path when exactly one node has the name, else the name.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind};
-use sm_kernel::model::{Confidence, Link, LinkKind};
+use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind, Prepared};
+use sm_kernel::model::{Confidence, Link, LinkKind, Location, Node};
 use sm_kernel::node_index::NodeIndex;
 
-use crate::text::{BodyLines, char_at, char_before, triggered_link};
+use crate::text::{char_at, char_before, triggered_link};
 
 pub const ID: &str = "name-mention";
 
@@ -89,37 +89,78 @@ impl Detector for NameMention {
     }
 
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
-        let Some(names) = self.names.read().ok().and_then(|m| m.clone()) else {
-            return Vec::new();
-        };
+        self.prepare(ctx).map(|p| self.complete(ctx.node, p, ctx.index)).unwrap_or_default()
+    }
+
+    fn prepares(&self) -> bool {
+        true
+    }
+
+    /// Keeps every word that could be a name (first occurrence of each, ASCII case-insensitively)
+    /// with its line; `complete` looks them up among the names.
+    fn prepare(&self, ctx: &DetectContext<'_>) -> Option<Prepared> {
         let prose = ctx.prose;
-        let lines = BodyLines::new(prose, ctx.body_start_line);
-        let mut seen = BTreeSet::new();
-        let mut links = Vec::new();
+        let bytes = prose.as_bytes();
+        let mut words = Words::default();
+        // Lower-cased forms already kept: only the first occurrence of a name counts.
+        let mut kept: HashSet<String> = HashSet::new();
         let mut lower = String::new();
+        let (mut line, mut counted_to) = (ctx.body_start_line, 0usize);
         for (start, end) in joined_tokens(prose) {
             let token = &prose[start..end];
-            if token.len() < 6 || !token.contains(['-', '_', ':']) || !stands_alone(prose, start, end) {
+            if token.len() < 6
+                || !token.contains(['-', '_', ':'])
+                || !token.bytes().any(|b| b.is_ascii_alphabetic())
+                || !stands_alone(prose, start, end)
+            {
                 continue;
             }
             lower.clear();
             lower.extend(token.chars().map(|c| c.to_ascii_lowercase()));
+            if kept.contains(lower.as_str()) {
+                continue;
+            }
+            kept.insert(lower.clone());
+            line += memchr::memchr_iter(b'\n', &bytes[counted_to..start]).count() as u64;
+            counted_to = start;
+            words.found.push((token.into(), line));
+        }
+        (!words.found.is_empty()).then(|| Box::new(words) as Prepared)
+    }
+
+    fn complete(&self, node: &Node, prepared: Prepared, _index: &NodeIndex) -> Vec<Link> {
+        let (Ok(words), Some(names)) = (prepared.downcast::<Words>(), self.names.read().ok().and_then(|m| m.clone()))
+        else {
+            return Vec::new();
+        };
+        let mut seen = BTreeSet::new();
+        let mut links = Vec::new();
+        let mut lower = String::new();
+        for (token, line) in &words.found {
+            lower.clear();
+            lower.extend(token.chars().map(|c| c.to_ascii_lowercase()));
             let Some(target) = names.get(lower.as_str()) else { continue };
-            if target == &ctx.node.path || !seen.insert(target.clone()) {
+            if target == &node.path || !seen.insert(target.clone()) {
                 continue;
             }
             links.push(triggered_link(
-                &ctx.node.path,
+                &node.path,
                 target,
                 token,
                 LinkKind::Mentions,
                 Confidence::Low,
                 ID,
-                lines.location(start),
+                Location { line: *line, column: None, offset: None },
             ));
         }
         links
     }
+}
+
+/// What `prepare` keeps of a body: the words that could be names, in order, with their lines.
+#[derive(Default)]
+struct Words {
+    found: Vec<(Box<str>, u64)>,
 }
 
 /// The [`tokens`] that hold a `-`, `_` or `:` before trimming — the only ones a name can be —

@@ -80,12 +80,36 @@ pub trait Detector: Send + Sync {
     }
     fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link>;
     /// Detects over several nodes at once (one result per context, in order). The kernel always
-    /// calls this, in chunks; override it when a call has a fixed cost worth sharing (a plugin
-    /// crossing the ABI boundary).
+    /// calls this (never `detect` directly): a detector that does not depend on the index one node
+    /// at a time, as soon as the node's file is read; the others in chunks, once the index is
+    /// built. Override it when a call has a fixed cost worth sharing (a plugin crossing the ABI
+    /// boundary).
     fn detect_batch(&self, ctxs: &[DetectContext<'_>]) -> Vec<Vec<Link>> {
         ctxs.iter().map(|c| self.detect(c)).collect()
     }
+    /// Whether this index-dependent detector splits its work in two: [`prepare`](Self::prepare)
+    /// reads the body before the index exists, [`complete`](Self::complete) resolves what it kept
+    /// against the index. The kernel then never holds or re-reads a body for it. `detect` must
+    /// equal `prepare` followed by `complete`.
+    fn prepares(&self) -> bool {
+        false
+    }
+    /// The body-reading half of detection, called as soon as the node's file is read, when
+    /// [`prepares`](Self::prepares) says so; `ctx.index` is empty then. Returns what `complete`
+    /// needs (`None`: nothing to complete, no links).
+    fn prepare(&self, _ctx: &DetectContext<'_>) -> Option<Prepared> {
+        None
+    }
+    /// The index-resolving half: the node's links from what `prepare` kept. Called after
+    /// `begin_scan`.
+    fn complete(&self, _node: &Node, _prepared: Prepared, _index: &NodeIndex) -> Vec<Link> {
+        Vec::new()
+    }
 }
+
+/// What a detector's [`prepare`](Detector::prepare) kept of one body for its `complete`: the
+/// detector's own type (it downcasts it back).
+pub type Prepared = Box<dyn std::any::Any + Send + Sync>;
 
 /// What a rule sees: the whole graph.
 pub struct RuleContext<'a> {

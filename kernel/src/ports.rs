@@ -81,6 +81,12 @@ pub trait FilesystemPort: Send + Sync {
     fn walk(&self, root: &str, options: &WalkOptions) -> Result<Vec<WalkedFile>, FsError>;
     /// The bytes of one walked file.
     fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError>;
+    /// Like [`read`](Self::read), into `buf` (cleared first), so a caller reading many files can
+    /// reuse one buffer.
+    fn read_into(&self, root: &str, path: &str, buf: &mut Vec<u8>) -> Result<(), FsError> {
+        *buf = self.read(root, path)?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::events::{Event, types};
-use crate::extensions::{DetectContext, RuleContext};
+use crate::extensions::{DetectContext, Detector, Prepared, RuleContext};
 use crate::frontmatter::{self, MalformedHint};
 use crate::hashing::content_hash;
 use crate::markdown::mask_non_prose;
@@ -115,8 +115,13 @@ struct Entry {
     file_mtime_ms: i64,
     body_start_line: u64,
     file_issues: Vec<Issue>,
-    /// Per-detector output reused from the cache.
+    /// Per-detector output reused from the cache, or (once detection is done) found in this scan.
     cached_detections: Option<BTreeMap<String, Vec<Link>>>,
+    /// Output of the detectors that ran while the file was read (those that do not depend on the
+    /// index), by detector id.
+    early: BTreeMap<String, Vec<Link>>,
+    /// What splitting detectors kept for their `complete`, by position in the registry.
+    prepared: Vec<(usize, Prepared)>,
     /// For a node taken from the cache: its stored row (the cached node) is still exact unless its
     /// link counts change. `false` for nodes read in this scan and when `--no-tokens` drops counts.
     row_from_cache: bool,
@@ -353,6 +358,9 @@ pub fn scan_walked(
 
     let total = candidates.len() as u64;
     let done = AtomicU64::new(0);
+    let plan = DetectPlan::new(registry);
+    let empty_index = NodeIndex::default();
+    let reader = Reader { fs: deps.fs, request, registry, plan: &plan, empty_index: &empty_index };
     let held_bytes = AtomicU64::new(0);
     let per_file_events = deps.progress.wants(types::SCAN_PROGRESS);
     let within_budget = |mut e: Entry| {
@@ -400,7 +408,7 @@ pub fn scan_walked(
             let from_cache = cached.is_some();
             let outcome = match cached {
                 Some(e) => Ok(entry_from_cache(e, request.tokens)),
-                None => entry_from_file(deps.fs, request, c).map(within_budget),
+                None => reader.read_entry(c).map(within_budget),
             };
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
             if per_file_events {
@@ -446,7 +454,7 @@ pub fn scan_walked(
         .par_iter()
         .map(|&i| {
             let c = by_path.get(entries[i].node.path.as_str());
-            (i, c.and_then(|c| entry_from_file(deps.fs, request, c).ok()).map(within_budget))
+            (i, c.and_then(|c| reader.read_entry(c).ok()).map(within_budget))
         })
         .collect();
     for (i, fresh) in reread {
@@ -458,20 +466,29 @@ pub fn scan_walked(
     let fresh_idx: Vec<usize> =
         entries.iter().enumerate().filter(|(_, e)| e.cached_detections.is_none()).map(|(i, _)| i).collect();
     let reused_all = prior_len == Some(entries.len()) && same_index && fresh_idx.is_empty();
-    let fresh_nodes: Vec<&Node> = fresh_idx.iter().map(|&i| &entries[i].node).collect();
-    let fresh_bodies: Vec<Option<(&str, u64)>> = fresh_idx
-        .iter()
-        .map(|&i| match &entries[i].body {
-            Body::Held(body) => Some((body.as_str(), body.line)),
-            Body::Released | Body::NotRead => None,
-        })
-        .collect();
-    let reread_body = |node: &Node| by_path.get(node.path.as_str()).and_then(|c| read_body(deps.fs, c));
-    let detected = run_detectors(registry, &fresh_nodes, &fresh_bodies, &index, &reread_body);
-    for (&i, det) in fresh_idx.iter().zip(detected) {
-        entries[i].cached_detections = Some(det);
-        // Detection was the body's last use.
-        entries[i].body = Body::Released;
+    if !fresh_idx.is_empty() {
+        for detector in registry.detectors() {
+            detector.begin_scan(&index);
+        }
+        plan.complete(registry, &mut entries, &index);
+        let fresh_nodes: Vec<&Node> = fresh_idx.iter().map(|&i| &entries[i].node).collect();
+        let fresh_bodies: Vec<Option<(&str, u64)>> = fresh_idx
+            .iter()
+            .map(|&i| match &entries[i].body {
+                Body::Held(body) => Some((body.as_str(), body.line)),
+                Body::Released | Body::NotRead => None,
+            })
+            .collect();
+        let reread_body = |node: &Node| by_path.get(node.path.as_str()).and_then(|c| read_body(deps.fs, c));
+        let late = run_late_detectors(registry, &plan, &fresh_nodes, &fresh_bodies, &index, &reread_body);
+        for (&i, late) in fresh_idx.iter().zip(late) {
+            let e = &mut entries[i];
+            let mut det = std::mem::take(&mut e.early);
+            det.extend(late);
+            e.cached_detections = Some(det);
+            // Detection was the body's last use.
+            e.body = Body::Released;
+        }
     }
     let mut flattened = Vec::new();
     for e in &entries {
@@ -626,64 +643,138 @@ fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
         body_start_line: e.body_start_line,
         file_issues: e.file_issues,
         cached_detections: Some(e.detections),
+        early: BTreeMap::new(),
+        prepared: Vec::new(),
     }
-}
-
-fn entry_from_file(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> Result<Entry, Box<Issue>> {
-    match build_one(fs, request, c) {
-        FileOutcome::Node { node, body, issues } => Ok(Entry {
-            body_start_line: body.line,
-            node: *node,
-            body: Body::Held(body),
-            file_size: c.size,
-            file_mtime_ms: c.mtime_ms,
-            file_issues: issues,
-            cached_detections: None,
-            row_from_cache: false,
-        }),
-        FileOutcome::Skipped(issue) => Err(Box::new(issue)),
-    }
-}
-
-enum FileOutcome {
-    Node { node: Box<Node>, body: DetectBody, issues: Vec<Issue> },
-    Skipped(Issue),
 }
 
 fn classify(registry: &Registry, path: &str) -> Option<(String, String)> {
     registry.adapters().iter().find_map(|a| a.classify(path).map(|kind| (a.info().id, kind)))
 }
 
-fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> FileOutcome {
-    if c.size > request.max_file_size_bytes {
-        return FileOutcome::Skipped(
-            Issue::new(
-                ids::FILE_TOO_LARGE,
-                Severity::Info,
-                &c.path,
-                format!(
-                    "{} is {} bytes, over scan.maxFileSizeBytes ({}); not scanned",
-                    c.path, c.size, request.max_file_size_bytes
-                ),
-            )
-            .with_data(json!({ "bytes": c.size, "limit": request.max_file_size_bytes })),
-        );
+/// Which detectors run when.
+struct DetectPlan {
+    /// Every detector's id, by position in the registry.
+    ids: Vec<String>,
+    /// Detectors that do not depend on the index: they run as soon as a file is read.
+    early: Vec<usize>,
+    /// Index-dependent detectors that split their work: `prepare` as soon as a file is read,
+    /// `complete` once the index is built.
+    prepared: Vec<usize>,
+    /// Index-dependent detectors that need the body once the index is built (plugins): bodies are
+    /// held (or read again) for them.
+    late: Vec<usize>,
+}
+
+impl DetectPlan {
+    fn new(registry: &Registry) -> Self {
+        let mut plan = Self { ids: Vec::new(), early: Vec::new(), prepared: Vec::new(), late: Vec::new() };
+        for (i, d) in registry.detectors().iter().enumerate() {
+            plan.ids.push(d.info().id);
+            match (d.depends_on_index(), d.prepares()) {
+                (false, _) => plan.early.push(i),
+                (true, true) => plan.prepared.push(i),
+                (true, false) => plan.late.push(i),
+            }
+        }
+        plan
     }
-    let bytes = match fs.read(&c.root, &c.path) {
-        Ok(b) => b,
-        Err(err) => {
-            return FileOutcome::Skipped(Issue::new(
+
+    /// Runs the early detectors and the `prepare` half of the splitting ones on one body.
+    fn detect_early(&self, registry: &Registry, ctx: &DetectContext<'_>) -> EarlyDetections {
+        let detectors = registry.detectors();
+        let mut early = BTreeMap::new();
+        for &i in &self.early {
+            let mut found = detectors[i].detect_batch(std::slice::from_ref(ctx)).pop().unwrap_or_default();
+            tag_links(&mut found, &self.ids[i]);
+            early.insert(self.ids[i].clone(), found);
+        }
+        let prepared = self.prepared.iter().filter_map(|&i| detectors[i].prepare(ctx).map(|p| (i, p))).collect();
+        (early, prepared)
+    }
+
+    /// Completes the prepared detectors of every entry read in this scan, against the index.
+    fn complete(&self, registry: &Registry, entries: &mut [Entry], index: &NodeIndex) {
+        if self.prepared.is_empty() {
+            return;
+        }
+        let detectors = registry.detectors();
+        entries.par_iter_mut().filter(|e| e.cached_detections.is_none()).for_each(|e| {
+            // Every prepared detector gets a (possibly empty) entry: the cache must show it ran.
+            for &i in &self.prepared {
+                e.early.insert(self.ids[i].clone(), Vec::new());
+            }
+            for (i, prepared) in std::mem::take(&mut e.prepared) {
+                let mut links = detectors[i].complete(&e.node, prepared, index);
+                tag_links(&mut links, &self.ids[i]);
+                e.early.insert(self.ids[i].clone(), links);
+            }
+        });
+    }
+}
+
+/// Early detector output by id, and what the splitting detectors prepared.
+type EarlyDetections = (BTreeMap<String, Vec<Link>>, Vec<(usize, Prepared)>);
+
+/// A link without detector ids is attributed to the detector that returned it.
+fn tag_links(links: &mut [Link], id: &str) {
+    for link in links {
+        if link.sources.is_empty() {
+            link.sources.push(id.to_owned());
+        }
+    }
+}
+
+/// Reads files into entries: node, early detections, and the body if late detectors need it.
+struct Reader<'a> {
+    fs: &'a dyn FilesystemPort,
+    request: &'a ScanRequest,
+    registry: &'a Registry,
+    plan: &'a DetectPlan,
+    empty_index: &'a NodeIndex,
+}
+
+thread_local! {
+    /// Each scanning thread reads every file into the same buffer: no allocation and no fresh
+    /// pages per file.
+    static READ_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Reader<'_> {
+    fn read_entry(&self, c: &Candidate) -> Result<Entry, Box<Issue>> {
+        let request = self.request;
+        if c.size > request.max_file_size_bytes {
+            return Err(Box::new(
+                Issue::new(
+                    ids::FILE_TOO_LARGE,
+                    Severity::Info,
+                    &c.path,
+                    format!(
+                        "{} is {} bytes, over scan.maxFileSizeBytes ({}); not scanned",
+                        c.path, c.size, request.max_file_size_bytes
+                    ),
+                )
+                .with_data(json!({ "bytes": c.size, "limit": request.max_file_size_bytes })),
+            ));
+        }
+        // Taken out of the thread's slot (not borrowed), so nothing can observe it half-used.
+        let mut buf = READ_BUFFER.take();
+        let entry = self.entry_from(c, &mut buf);
+        READ_BUFFER.set(buf);
+        entry
+    }
+
+    fn entry_from(&self, c: &Candidate, buf: &mut Vec<u8>) -> Result<Entry, Box<Issue>> {
+        if let Err(err) = self.fs.read_into(&c.root, &c.path, buf) {
+            return Err(Box::new(Issue::new(
                 ids::FILE_UNREADABLE,
                 Severity::Warn,
                 &c.path,
                 format!("{} could not be read: {err}", c.path),
-            ));
+            )));
         }
-    };
-    let text = match decode_text(bytes) {
-        Ok(t) => t,
-        Err(why) => {
-            return FileOutcome::Skipped(
+        let text = decode_text(buf).map_err(|why| {
+            Box::new(
                 Issue::new(
                     ids::FILE_NOT_TEXT,
                     Severity::Warn,
@@ -691,11 +782,46 @@ fn build_one(fs: &dyn FilesystemPort, request: &ScanRequest, c: &Candidate) -> F
                     format!("{} is not UTF-8 text ({why}); not scanned", c.path),
                 )
                 .with_data(json!({ "reason": why })),
-            );
-        }
-    };
-    let (node, body_offset, body_start_line, issues) = build_node(&c.adapter, &c.kind, &c.path, &text, request.tokens);
-    FileOutcome::Node { node: Box::new(node), body: DetectBody::new(text, body_offset, body_start_line), issues }
+            )
+        })?;
+        let (node, body_offset, body_start_line, file_issues) =
+            build_node(&c.adapter, &c.kind, &c.path, text, self.request.tokens);
+        let body = lf_body(&text[body_offset..]);
+        let (early, prepared) = if self.plan.early.is_empty() && self.plan.prepared.is_empty() {
+            (BTreeMap::new(), Vec::new())
+        } else {
+            let prose = mask_non_prose(&body);
+            let ctx =
+                DetectContext { node: &node, body: &body, prose: &prose, body_start_line, index: self.empty_index };
+            self.plan.detect_early(self.registry, &ctx)
+        };
+        let body = if self.plan.late.is_empty() {
+            Body::Released
+        } else {
+            Body::Held(DetectBody { text: body.into_owned(), start: 0, line: body_start_line })
+        };
+        Ok(Entry {
+            body_start_line,
+            node,
+            body,
+            file_size: c.size,
+            file_mtime_ms: c.mtime_ms,
+            file_issues,
+            cached_detections: None,
+            early,
+            prepared,
+            row_from_cache: false,
+        })
+    }
+}
+
+/// A body with its line endings normalised to `\n` (borrowed when it has no `\r`).
+fn lf_body(body: &str) -> std::borrow::Cow<'_, str> {
+    if body.contains('\r') {
+        std::borrow::Cow::Owned(body.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(body)
+    }
 }
 
 /// A body as detectors see it, without copying it out of the file's text when it can be helped.
@@ -710,10 +836,9 @@ struct DetectBody {
 impl DetectBody {
     /// The body of `text` from `offset`, line endings normalised to `\n`.
     fn new(text: String, offset: usize, line: u64) -> Self {
-        if text[offset..].contains('\r') {
-            Self { text: text[offset..].replace("\r\n", "\n"), start: 0, line }
-        } else {
-            Self { text, start: offset, line }
+        match lf_body(&text[offset..]) {
+            std::borrow::Cow::Owned(lf) => Self { text: lf, start: 0, line },
+            std::borrow::Cow::Borrowed(_) => Self { text, start: offset, line },
         }
     }
 
@@ -722,13 +847,13 @@ impl DetectBody {
     }
 }
 
-fn decode_text(bytes: Vec<u8>) -> Result<String, String> {
+fn decode_text(bytes: &[u8]) -> Result<&str, String> {
     // `contains` on bytes is a vectorised search; the byte loop only runs for binary files.
     if bytes.contains(&0) {
         let pos = bytes.iter().position(|&b| b == 0).unwrap_or_default();
         return Err(format!("NUL byte at offset {pos}: binary file"));
     }
-    String::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()))
+    std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
 }
 
 /// Builds one node from its text; also returns where the body starts in `text` (byte offset) and
@@ -805,7 +930,9 @@ fn body_offset(text: &str, body: &str) -> usize {
 /// Reads a file again for its detectors: the body and its first line, as [`build_node`] gave them.
 /// `None` when the file can no longer be read as text (it changed since; it is seen next scan).
 fn read_body(fs: &dyn FilesystemPort, c: &Candidate) -> Option<DetectBody> {
-    let text = decode_text(fs.read(&c.root, &c.path).ok()?).ok()?;
+    let bytes = fs.read(&c.root, &c.path).ok()?;
+    decode_text(&bytes).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     let split = frontmatter::split(&text);
     let (offset, line) = (body_offset(&text, split.body), split.body_start_line);
     Some(DetectBody::new(text, offset, line))
@@ -856,19 +983,21 @@ fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
     file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned()
 }
 
-fn run_detectors(
+/// Runs the late detectors (index-dependent, not splitting: plugins) over the nodes read in this
+/// scan, in chunks, reading released bodies again.
+fn run_late_detectors(
     registry: &Registry,
+    plan: &DetectPlan,
     nodes: &[&Node],
     bodies: &[Option<(&str, u64)>],
     index: &NodeIndex,
     reread: &(dyn Fn(&Node) -> Option<DetectBody> + Sync),
 ) -> Vec<BTreeMap<String, Vec<Link>>> {
-    if registry.detectors().is_empty() || nodes.is_empty() {
+    if plan.late.is_empty() {
         return vec![BTreeMap::new(); nodes.len()];
     }
-    for detector in registry.detectors() {
-        detector.begin_scan(index);
-    }
+    let late: Vec<(&str, &dyn Detector)> =
+        plan.late.iter().map(|&i| (plan.ids[i].as_str(), registry.detectors()[i].as_ref())).collect();
     let pairs: Vec<(&Node, Option<(&str, u64)>)> = nodes.iter().copied().zip(bodies.iter().copied()).collect();
     pairs
         .par_chunks(DETECT_CHUNK)
@@ -895,15 +1024,10 @@ fn run_detectors(
                 })
                 .collect();
             let mut per_node: Vec<BTreeMap<String, Vec<Link>>> = vec![BTreeMap::new(); chunk.len()];
-            for detector in registry.detectors() {
-                let id = detector.info().id;
+            for (id, detector) in &late {
                 for (slot, mut found) in per_node.iter_mut().zip(detector.detect_batch(&ctxs)) {
-                    for link in &mut found {
-                        if link.sources.is_empty() {
-                            link.sources.push(id.clone());
-                        }
-                    }
-                    slot.insert(id.clone(), found);
+                    tag_links(&mut found, id);
+                    slot.insert((*id).to_owned(), found);
                 }
             }
             per_node

@@ -292,3 +292,84 @@ fn a_cache_from_another_detector_version_is_not_reused() {
     assert_eq!(from_hollow, hollow_result);
     assert!(from_hollow.nodes.iter().all(|n| !n.body_hash.is_empty()), "no stub leaks into a result");
 }
+
+/// `[[name]]` links whose confidence says whether the target resolves: through `detect` alone
+/// (`split: false`, so the kernel keeps bodies for it) or through `prepare` + `complete`.
+struct ResolvingWiki {
+    split: bool,
+}
+
+impl ResolvingWiki {
+    fn resolve(node: &Node, names: &[String], index: &sm_kernel::node_index::NodeIndex) -> Vec<Link> {
+        names
+            .iter()
+            .map(|name| {
+                let found = index.resolve(name).is_some();
+                Link {
+                    source: node.path.clone(),
+                    target: name.clone(),
+                    kind: LinkKind::References,
+                    confidence: if found { Confidence::High } else { Confidence::Low },
+                    sources: vec![],
+                    trigger: None,
+                    location: None,
+                    raw: None,
+                }
+            })
+            .collect()
+    }
+}
+
+impl Detector for ResolvingWiki {
+    fn info(&self) -> ExtensionInfo {
+        info("wiki", ExtensionKind::Detector)
+    }
+    fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
+        let names: Vec<String> = Wiki.detect(ctx).into_iter().map(|l| l.target).collect();
+        Self::resolve(ctx.node, &names, ctx.index)
+    }
+    fn prepares(&self) -> bool {
+        self.split
+    }
+    fn prepare(&self, ctx: &DetectContext<'_>) -> Option<sm_kernel::extensions::Prepared> {
+        assert!(ctx.index.resolve("alpha").is_none(), "prepare runs before the index exists");
+        let names: Vec<String> = Wiki.detect(ctx).into_iter().map(|l| l.target).collect();
+        (!names.is_empty()).then(|| Box::new(names) as sm_kernel::extensions::Prepared)
+    }
+    fn complete(
+        &self,
+        node: &Node,
+        prepared: sm_kernel::extensions::Prepared,
+        index: &sm_kernel::node_index::NodeIndex,
+    ) -> Vec<Link> {
+        let names = prepared.downcast::<Vec<String>>().expect("what prepare returned");
+        Self::resolve(node, &names, index)
+    }
+}
+
+#[test]
+fn a_detector_that_prepares_never_needs_a_body_again() {
+    let mut m = files().0;
+    for i in 0..150 {
+        m.insert(
+            format!("n/{i:03}.md"),
+            format!("---\nname: n{i}\n---\nSee [[n{}]], [[gone{i}]].\n", (i + 7) % 150).into_bytes(),
+        );
+    }
+    let scan = |split: bool, budget: u64| {
+        let mut registry = Registry::new();
+        registry.add_adapter(Arc::new(MdAdapter)).expect("add");
+        registry.add_detector(Arc::new(ResolvingWiki { split })).expect("add");
+        let fs = CountingFs(MemFs(m.clone()), Default::default());
+        let deps = ScanDeps { fs: &fs, registry: &registry, clock: &FixedClock, progress: &SilentProgress };
+        let result = run_scan(&deps, &ScanRequest { held_body_bytes: budget, ..request() }).expect("scan");
+        (result, fs.1.into_inner())
+    };
+    let (late, late_reads) = scan(false, 0);
+    let (split, split_reads) = scan(true, 0);
+    assert_eq!(late_reads, 2 * 152, "a detector that needs the body after the index: read again");
+    assert_eq!(split_reads, 152, "prepare ran while the file was read: each file read once");
+    assert_eq!(split, late);
+    let high = split.links.iter().filter(|l| l.confidence == Confidence::High).count();
+    assert_eq!((high, split.links.len()), (151, 302), "complete resolved against the whole index");
+}

@@ -130,6 +130,18 @@ impl FilesystemPort for LocalFilesystem {
         let full = self.resolve(root).join(path);
         std::fs::read(&full).map_err(|e| FsError::Io { path: path.to_owned(), message: e.to_string() })
     }
+
+    /// One `open` and reads until end of file: no `stat` for a size hint (the buffer is reused).
+    fn read_into(&self, root: &str, path: &str, buf: &mut Vec<u8>) -> Result<(), FsError> {
+        use std::io::Read;
+        let full = self.resolve(root).join(path);
+        buf.clear();
+        std::fs::File::open(&full)
+            // Through `take`, `read_to_end` does not `stat` and `lseek` for a size hint.
+            .and_then(|f| f.take(u64::MAX).read_to_end(buf))
+            .map(drop)
+            .map_err(|e| FsError::Io { path: path.to_owned(), message: e.to_string() })
+    }
 }
 
 /// Debounced notify events as a WatchStream.
