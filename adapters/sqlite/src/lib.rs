@@ -194,7 +194,7 @@ impl StoragePort for SqliteStorage {
                 if let Some(cache) = cache {
                     write_cache(&tx, cache.nodes.iter())?;
                 }
-                write_nodes(&tx, result.nodes.iter(), result.scanned_at)?;
+                without_indexes(&tx, "scan_nodes", || write_nodes(&tx, result.nodes.iter(), result.scanned_at))?;
             }
         }
         write_meta(&tx, result)?;
@@ -614,7 +614,38 @@ fn write_nodes<'a>(
     Ok(())
 }
 
+/// Runs `fill` (which writes every row of `table`, emptied first) with the table's secondary indexes dropped, then
+/// builds them again: SQLite builds an index over existing rows from one sort, far cheaper than
+/// inserting every row into every index.
+fn without_indexes(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    fill: impl FnOnce() -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    let indexes: Vec<(String, String)> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)?
+    };
+    for (name, _) in &indexes {
+        tx.execute_batch(&format!("DROP INDEX \"{name}\"")).map_err(db_err)?;
+    }
+    fill()?;
+    for (_, sql) in &indexes {
+        tx.execute_batch(sql).map_err(db_err)?;
+    }
+    Ok(())
+}
+
 fn write_links(tx: &rusqlite::Transaction<'_>, links: &[Link]) -> Result<(), StorageError> {
+    without_indexes(tx, "scan_links", || insert_links(tx, links))
+}
+
+fn insert_links(tx: &rusqlite::Transaction<'_>, links: &[Link]) -> Result<(), StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO scan_links (source_path, target_path, kind, confidence, sources_json, original_trigger,
@@ -642,6 +673,10 @@ fn write_links(tx: &rusqlite::Transaction<'_>, links: &[Link]) -> Result<(), Sto
 }
 
 fn write_issues(tx: &rusqlite::Transaction<'_>, issues: &[Issue]) -> Result<(), StorageError> {
+    without_indexes(tx, "scan_issues", || insert_issues(tx, issues))
+}
+
+fn insert_issues(tx: &rusqlite::Transaction<'_>, issues: &[Issue]) -> Result<(), StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO scan_issues (rule_id, severity, node_ids_json, link_indices_json, message, detail, fix_json, data_json)
@@ -978,7 +1013,7 @@ impl StorageAdminPort for SqliteStorage {
             .map_err(db_err)?;
         }
         if let Some(issue) = add_issue {
-            write_issues(&tx, std::slice::from_ref(issue))?;
+            insert_issues(&tx, std::slice::from_ref(issue))?;
         }
         if dry_run {
             tx.rollback().map_err(db_err)?;

@@ -97,6 +97,44 @@ fn persisting_replaces_the_previous_scan() {
 }
 
 #[test]
+fn the_scan_tables_keep_their_indexes_and_queries_use_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");
+    storage.migrate().expect("migrate");
+    let indexes = |s: &SqliteStorage| -> Vec<(String, String)> {
+        let mut stmt = s
+            .connection()
+            .prepare(
+                "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name LIKE 'scan_%' ORDER BY name",
+            )
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let migrated = indexes(&storage);
+    assert!(migrated.iter().any(|(n, _)| n == "ix_scan_links_target_path"), "{migrated:?}");
+    storage.persist_scan(&scan(300)).expect("persist");
+    storage.persist_scan(&scan(40)).expect("persist again");
+    assert_eq!(indexes(&storage), migrated, "persisting rebuilds the indexes it drops, unchanged");
+    let plan: String = storage
+        .connection()
+        .query_row("EXPLAIN QUERY PLAN SELECT id FROM scan_links WHERE target_path = 'x'", [], |r| r.get(3))
+        .expect("plan");
+    assert!(plan.contains("ix_scan_links_target_path"), "{plan}");
+    let hits: i64 = storage
+        .connection()
+        .query_row(
+            "SELECT COUNT(*) FROM scan_links INDEXED BY ix_scan_links_source_path WHERE source_path = ?1",
+            [".claude/skills/s00007/SKILL.md"],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(hits, 1, "the rebuilt index holds the new rows");
+}
+
+#[test]
 fn migrations_are_idempotent_and_create_the_three_zones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("x.db");
