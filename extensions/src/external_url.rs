@@ -33,7 +33,7 @@ impl Detector for ExternalUrl {
         let mut seen = BTreeSet::new();
         let mut links = Vec::new();
         // Every URL has a `://`: find those, then look back for `http` or `https` in any case.
-        for (colon, _) in prose.match_indices("://") {
+        for colon in memchr::memmem::find_iter(prose.as_bytes(), b"://") {
             let scheme_is = |scheme: &[u8]| {
                 colon >= scheme.len() && bytes[colon - scheme.len()..colon].eq_ignore_ascii_case(scheme)
             };

@@ -68,7 +68,8 @@ fn link(source: &str, target: &str, raw: &str, location: Location) -> Link {
 /// `(offset of '[', destination)` for every inline link that is not an image.
 fn inline_destinations(s: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
-    for (close, _) in s.match_indices("](") {
+    // memmem is vectorised; `str::match_indices` with a string pattern is not.
+    for close in memchr::memmem::find_iter(s.as_bytes(), b"](") {
         let line_start = s[..close].rfind('\n').map_or(0, |i| i + 1);
         let Some(open) = matching_open(&s[line_start..close]).map(|o| line_start + o) else {
             continue;
@@ -122,7 +123,7 @@ fn destination_end(rest: &str) -> Option<usize> {
 fn reference_definitions(s: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     // One search for `]:` spares walking the lines of the many bodies without a definition.
-    if !s.contains("]:") {
+    if memchr::memmem::find(s.as_bytes(), b"]:").is_none() {
         return out;
     }
     let mut offset = 0;

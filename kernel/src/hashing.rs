@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 /// sha256 hex of `text` with CRLF normalised to LF, so a file hashes the same on every OS.
 pub fn content_hash(text: &str) -> String {
     let mut hasher = Sha256::new();
-    if text.contains('\r') {
+    if memchr::memchr(b'\r', text.as_bytes()).is_some() {
         hasher.update(text.replace("\r\n", "\n").as_bytes());
     } else {
         hasher.update(text.as_bytes());

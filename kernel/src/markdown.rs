@@ -11,7 +11,7 @@ pub fn mask_non_prose(body: &str) -> String {
     let mut fence: Option<(u8, usize)> = None;
     let mut in_comment = false;
     let mut offset = 0usize;
-    for line in body.split_inclusive('\n') {
+    for line in lines_inclusive(body) {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start_matches(' ');
@@ -37,6 +37,20 @@ pub fn mask_non_prose(body: &str) -> String {
         in_comment = mask_line(body, &mut out, start, offset, in_comment);
     }
     String::from_utf8(out).expect("only whole ASCII-delimited ranges are replaced by ASCII spaces")
+}
+
+/// Like `split_inclusive('\n')`, finding line ends with the `memchr` crate's vectorised search.
+pub fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
 }
 
 /// Masks code spans and HTML comments within one line; returns whether a comment is still open.
@@ -117,7 +131,7 @@ pub struct LineIndex {
 impl LineIndex {
     pub fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         Self { starts }
     }
 
@@ -151,6 +165,15 @@ mod tests {
         assert_eq!(masked.len(), body.len());
         assert!(masked.starts_with("é "));
         assert!(masked.ends_with(" c\n"));
+    }
+
+    #[test]
+    fn lines_inclusive_splits_like_split_inclusive() {
+        for text in ["", "a", "\n", "a\n", "a\nb", "\n\nx\r\n", "é\nü\n\n"] {
+            let ours: Vec<&str> = lines_inclusive(text).collect();
+            let std: Vec<&str> = text.split_inclusive('\n').collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
     }
 
     #[test]
