@@ -544,22 +544,29 @@ pub fn scan_walked(
         e.node.external_refs_count = counted.external_refs_count;
     }
 
+    // The cache is assembled while the rules run.
+    let (cached_nodes, mut issues) = rayon::join(
+        || {
+            // The entry's own node (with its counts brought up to date above) moves into the cache.
+            entries
+                .into_iter()
+                .map(|e| {
+                    let cached = CachedNode {
+                        node: e.node,
+                        file_size: e.file_size,
+                        file_mtime_ms: e.file_mtime_ms,
+                        body_start_line: e.body_start_line,
+                        detections: e.cached_detections.unwrap_or_default(),
+                        file_issues: e.file_issues,
+                    };
+                    (cached.node.path.clone(), cached)
+                })
+                .collect()
+        },
+        || run_rules(registry, &nodes, &links, &index, &request.rule_config),
+    );
     let cache = ScanCache {
-        // The entry's own node (with its counts brought up to date above) moves into the cache.
-        nodes: entries
-            .into_iter()
-            .map(|e| {
-                let cached = CachedNode {
-                    node: e.node,
-                    file_size: e.file_size,
-                    file_mtime_ms: e.file_mtime_ms,
-                    body_start_line: e.body_start_line,
-                    detections: e.cached_detections.unwrap_or_default(),
-                    file_issues: e.file_issues,
-                };
-                (cached.node.path.clone(), cached)
-            })
-            .collect(),
+        nodes: cached_nodes,
         index_fingerprint: Some(fingerprint),
         input_fingerprint: None,
         reused_all,
@@ -567,7 +574,6 @@ pub fn scan_walked(
         hollow: !request.keep_cache_nodes,
     };
 
-    let mut issues = run_rules(registry, &nodes, &links, &index, &request.rule_config);
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
     if request.strict {
         for issue in &mut file_issues {
@@ -1112,21 +1118,24 @@ fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, inde
 
 fn run_rules(registry: &Registry, nodes: &[Node], links: &[Link], index: &NodeIndex, config: &Value) -> Vec<Issue> {
     let ctx = RuleContext { nodes, links, index, config };
-    let mut issues = Vec::new();
-    for rule in registry.rules() {
-        let id = rule.info().id;
-        if ctx.option(&id, "enabled").and_then(Value::as_bool) == Some(false) {
-            continue;
-        }
-        for mut issue in rule.evaluate(&ctx) {
-            if !is_kebab(&issue.rule_id) {
-                issue.rule_id = id.clone();
+    // Rules are independent of each other: they run in parallel, their issues kept in registry order.
+    let per_rule: Vec<Vec<Issue>> = registry
+        .rules()
+        .par_iter()
+        .map(|rule| {
+            let id = rule.info().id;
+            if ctx.option(&id, "enabled").and_then(Value::as_bool) == Some(false) {
+                return Vec::new();
             }
-            if issue.node_ids.is_empty() {
-                continue;
+            let mut issues = rule.evaluate(&ctx);
+            issues.retain(|issue| !issue.node_ids.is_empty());
+            for issue in &mut issues {
+                if !is_kebab(&issue.rule_id) {
+                    issue.rule_id = id.clone();
+                }
             }
-            issues.push(issue);
-        }
-    }
-    issues
+            issues
+        })
+        .collect();
+    per_rule.into_iter().flatten().collect()
 }
