@@ -550,22 +550,24 @@ fn delete_vanished_nodes(tx: &rusqlite::Transaction<'_>, current: &[Node]) -> Re
 type CacheRow<'a> = (&'a String, &'a sm_kernel::scan_cache::CachedNode);
 
 /// Runs `write_nodes` while another thread encodes the cache rows' JSON columns, then inserts the
-/// cache rows: the encoding (a third of the cache's cost) no longer waits for the node inserts.
+/// cache rows as they come: the encoding (a third of the cache's cost) no longer waits for the
+/// node inserts. A bounded channel keeps only a few hundred encoded rows in memory at a time.
 fn write_nodes_and_cache(
     tx: &rusqlite::Transaction<'_>,
     cache_rows: Vec<CacheRow<'_>>,
     write_nodes: impl FnOnce() -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
     std::thread::scope(|scope| {
-        let encoding = scope.spawn(move || {
-            cache_rows
-                .into_iter()
-                .map(|(path, c)| (path, c, detections_to_json(&c.detections), to_json(&c.file_issues)))
-                .collect::<Vec<_>>()
+        let (sender, encoded) = std::sync::mpsc::sync_channel(256);
+        scope.spawn(move || {
+            for (path, c) in cache_rows {
+                let row = (path, c, detections_to_json(&c.detections), to_json(&c.file_issues));
+                if sender.send(row).is_err() {
+                    return; // the writer stopped on an error
+                }
+            }
         });
-        let nodes_written = write_nodes();
-        let encoded = encoding.join().map_err(|_| StorageError::Database("encoding the scan cache failed".into()))?;
-        nodes_written?;
+        write_nodes()?;
         let mut stmt = tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line, detections_json, file_issues_json)
