@@ -126,6 +126,9 @@ pub fn parse(raw: &str, first_line: u64) -> ParsedFrontmatter {
     if raw.trim().is_empty() {
         return ParsedFrontmatter { map: Map::new(), problem: None };
     }
+    if let Some(map) = parse_simple(raw) {
+        return ParsedFrontmatter { map: sanitize(map), problem: None };
+    }
     match serde_saphyr::from_str::<Value>(raw) {
         Ok(Value::Object(map)) => ParsedFrontmatter { map: sanitize(map), problem: None },
         Ok(Value::Null) => ParsedFrontmatter { map: Map::new(), problem: None },
@@ -151,6 +154,105 @@ pub fn parse(raw: &str, first_line: u64) -> ParsedFrontmatter {
             }
         }
     }
+}
+
+/// The common shape of agent frontmatter, read without a YAML parser: column-0 `key: value` lines
+/// whose values are plain words, simply quoted strings, flow lists `[a, b]` of those, block lists
+/// (`key:` then `  - item` lines) or nothing (null). `None` for anything else — comments,
+/// multi-line scalars, escapes, numbers, booleans, anchors, duplicate keys — which the YAML parser
+/// then reads. Where it answers, the answer is the parser's (`kernel/tests/frontmatter_fast_path.rs`
+/// compares them over the corpus and generated text).
+pub fn parse_simple(raw: &str) -> Option<Map<String, Value>> {
+    let mut map = Map::new();
+    let mut lines = raw.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let (key, rest) = line.split_once(':')?;
+        if !is_simple_key(key) || map.contains_key(key) {
+            return None;
+        }
+        let value = if rest.is_empty() {
+            let mut items = Vec::new();
+            let mut indent = None;
+            while let Some(item) = lines.peek().and_then(|l| block_item(l)) {
+                if *indent.get_or_insert(item.0) != item.0 {
+                    return None;
+                }
+                items.push(Value::String(simple_scalar(item.1, false)?));
+                lines.next();
+            }
+            if items.is_empty() { Value::Null } else { Value::Array(items) }
+        } else {
+            let text = rest.strip_prefix(' ')?.trim_matches(' ');
+            match text.strip_prefix('[') {
+                Some(list) => {
+                    let inner = list.strip_suffix(']')?.trim_matches(' ');
+                    if inner.is_empty() {
+                        Value::Array(Vec::new())
+                    } else {
+                        let items: Option<Vec<Value>> = inner
+                            .split(',')
+                            .map(|i| simple_scalar(i.trim_matches(' '), true).map(Value::String))
+                            .collect();
+                        Value::Array(items?)
+                    }
+                }
+                None => Value::String(simple_scalar(text, false)?),
+            }
+        };
+        map.insert(key.to_owned(), value);
+    }
+    Some(map)
+}
+
+/// `  - item` (any indentation): the indentation and the item.
+fn block_item(line: &str) -> Option<(usize, &str)> {
+    let trimmed = line.trim_start_matches(' ');
+    let item = trimmed.strip_prefix("- ")?.trim_matches(' ');
+    Some((line.len() - trimmed.len(), item))
+}
+
+/// Words YAML resolves to something other than a string, in any case.
+const NOT_STRINGS: &[&str] = &["true", "false", "null", "yes", "no", "on", "off", "y", "n"];
+
+fn is_simple_key(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !NOT_STRINGS.iter().any(|w| w.eq_ignore_ascii_case(key))
+}
+
+/// A string value as YAML reads it, when that is certain: a plain scalar starting with a letter
+/// (not a boolean or null word; no `: `, ` #` or trailing `:`), or a quoted one without escapes.
+/// In a flow list, `,[]{}` (which end a plain scalar there) and `:` `#` are refused.
+fn simple_scalar(text: &str, in_flow: bool) -> Option<String> {
+    if !text.chars().all(is_simple_char) {
+        return None;
+    }
+    let quoted = |q: char| {
+        let inner = text.strip_prefix(q)?.strip_suffix(q)?;
+        (!inner.contains([q, '\\'])).then(|| inner.to_owned())
+    };
+    if text.starts_with('"') {
+        return quoted('"');
+    }
+    if text.starts_with('\'') {
+        return quoted('\'');
+    }
+    let plain = text.starts_with(|c: char| c.is_alphabetic())
+        && !text.contains(": ")
+        && !text.contains(" #")
+        && !text.ends_with(':')
+        && (!in_flow || !text.contains([',', '[', ']', '{', '}', ':', '#']))
+        && !NOT_STRINGS.iter().any(|w| w.eq_ignore_ascii_case(text));
+    plain.then(|| text.to_owned())
+}
+
+/// Printable characters YAML gives no special meaning to as whitespace or line breaks.
+fn is_simple_char(c: char) -> bool {
+    (c >= ' ' && c != '\u{7f}' && c < '\u{80}')
+        || (c >= '\u{a0}' && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'))
 }
 
 /// Drops prototype-polluting keys that some loaders choke on.
