@@ -3,7 +3,7 @@
 // The kernel is IO-free; this test reads the shared corpus as test data.
 #![allow(clippy::disallowed_methods)]
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use sm_kernel::tokens::{count_tokens, pieces};
 
@@ -84,28 +84,12 @@ fn generated_text_matches_the_regex_splitter() {
     }
 }
 
-fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            markdown_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "md") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn shared_corpus_sample_matches_the_regex_splitter() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora");
-    if !root.is_dir() {
+    let Some(files) = common::corpus_markdown_files() else {
         eprintln!("skipped: ../shared/corpora is not beside the repository");
         return;
-    }
-    let mut files = Vec::new();
-    markdown_files(&root, &mut files);
+    };
     let mut checked = 0usize;
     for path in files.iter().step_by(13) {
         let Ok(text) = std::fs::read_to_string(path) else { continue };
