@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
-use sm_kernel::model::{Confidence, Issue, Node, Severity};
+use sm_kernel::model::{Confidence, Issue, Link, Node, Severity};
 use sm_kernel::node_index::skill_dir_name;
 use sm_kernel::normalize::normalize_trigger;
 use unicode_normalization::UnicodeNormalization;
@@ -77,22 +77,23 @@ impl Rule for LinkConflict {
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
-        type Variant = (BTreeSet<String>, Confidence);
-        let mut groups: BTreeMap<(&str, &str), BTreeMap<&str, Variant>> = BTreeMap::new();
-        for link in ctx.links.iter().filter(|l| l.confidence != Confidence::Low) {
-            let variant = groups
-                .entry((link.source.as_str(), link.target.as_str()))
-                .or_default()
-                .entry(link.kind.as_str())
-                .or_insert_with(|| (BTreeSet::new(), link.confidence));
-            variant.0.extend(link.sources.iter().cloned());
-            variant.1 = variant.1.max(link.confidence);
-        }
+        type Variant<'a> = (BTreeSet<&'a str>, Confidence);
+        // One (source, target) edge at a time: the links sorted by it (a stable sort, so cheap on
+        // the kernel's already sorted links), then each run on its own.
+        let mut edges: Vec<&Link> = ctx.links.iter().filter(|l| l.confidence != Confidence::Low).collect();
+        edges.sort_by(|a, b| (a.source.as_str(), a.target.as_str()).cmp(&(b.source.as_str(), b.target.as_str())));
         let mut issues = Vec::new();
-        for ((source, target), variants) in groups {
+        for run in edges.chunk_by(|a, b| a.source == b.source && a.target == b.target) {
+            let mut variants: BTreeMap<&str, Variant<'_>> = BTreeMap::new();
+            for link in run {
+                let variant = variants.entry(link.kind.as_str()).or_insert_with(|| (BTreeSet::new(), link.confidence));
+                variant.0.extend(link.sources.iter().map(String::as_str));
+                variant.1 = variant.1.max(link.confidence);
+            }
             if variants.len() < 2 {
                 continue;
             }
+            let (source, target) = (run[0].source.as_str(), run[0].target.as_str());
             let kinds: Vec<&str> = variants.keys().copied().collect();
             let list: Vec<Value> = variants
                 .iter()

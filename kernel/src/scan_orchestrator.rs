@@ -23,7 +23,7 @@ use crate::model::{
 use crate::node_index::NodeIndex;
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
 use crate::registry::{Registry, is_kebab};
-use crate::scan_cache::{CachedNode, PersistDelta, ScanCache, index_fingerprint};
+use crate::scan_cache::{CachedNode, PersistDelta, ScanCache, encode_detections, index_fingerprint};
 use crate::tokens::count_tokens;
 use sha2::{Digest, Sha256};
 
@@ -490,14 +490,34 @@ pub fn scan_walked(
             e.body = Body::Released;
         }
     }
+    // A cache kept for the next scan keeps its own copy of every link. A cache that is only
+    // persisted keeps the stored form instead (encoded here, in parallel), and the links move into
+    // the result: one copy of each link in memory instead of two.
+    let hollow = !request.keep_cache_nodes;
+    // Only rows persistence will write are encoded: all of them after a full scan, those of files
+    // read after an incremental one.
+    let encoded: Vec<Option<String>> = entries
+        .par_iter()
+        .map(|e| {
+            let written = !incremental || !matches!(e.body, Body::NotRead);
+            (hollow && written)
+                .then(|| encode_detections(e.cached_detections.as_ref().expect("every entry has detections now")))
+        })
+        .collect();
     let mut flattened = Vec::new();
-    for e in &entries {
-        let det = e.cached_detections.as_ref().expect("every entry has detections now");
+    for e in &mut entries {
+        let det = e.cached_detections.as_mut().expect("every entry has detections now");
         for (id, _) in &detectors {
-            flattened.extend(det.get(id).into_iter().flatten().cloned());
+            match (hollow, det.get_mut(id)) {
+                // Taken, not appended: the node's buffer is freed now, not with the entry.
+                (true, Some(links)) => flattened.extend(std::mem::take(links)),
+                (false, Some(links)) => flattened.extend(links.iter().cloned()),
+                (_, None) => {}
+            }
         }
     }
-    let (mut links, external) = partition_external(flattened);
+    let mut links = flattened;
+    let external = partition_external(&mut links);
     links.sort_by(|a, b| {
         (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
             &b.source,
@@ -506,7 +526,7 @@ pub fn scan_walked(
             b.location.map(|l| l.line),
         ))
     });
-    let links = merge_duplicate_links(links);
+    merge_duplicate_links(&mut links);
     let mut nodes: Vec<Node> = if request.keep_cache_nodes {
         entries.iter().map(|e| e.node.clone()).collect()
     } else {
@@ -550,13 +570,16 @@ pub fn scan_walked(
             // The entry's own node (with its counts brought up to date above) moves into the cache.
             entries
                 .into_iter()
-                .map(|e| {
+                .zip(encoded)
+                .map(|(e, encoded_detections)| {
                     let cached = CachedNode {
                         node: e.node,
                         file_size: e.file_size,
                         file_mtime_ms: e.file_mtime_ms,
                         body_start_line: e.body_start_line,
-                        detections: e.cached_detections.unwrap_or_default(),
+                        // Emptied above in a hollow cache.
+                        detections: if hollow { BTreeMap::new() } else { e.cached_detections.unwrap_or_default() },
+                        encoded_detections,
                         file_issues: e.file_issues,
                     };
                     (cached.node.path.clone(), cached)
@@ -1060,44 +1083,42 @@ type ExternalRefs = HashMap<String, BTreeSet<String>>;
 
 /// One link per (source, target, kind): `sources` is the sorted union of the detectors that found
 /// it, `confidence` the highest, trigger and location those of the first occurrence. Expects links
-/// sorted by source, target, kind.
-fn merge_duplicate_links(links: Vec<Link>) -> Vec<Link> {
-    let mut merged: Vec<Link> = Vec::with_capacity(links.len());
-    for link in links {
-        match merged.last_mut() {
-            Some(last) if last.source == link.source && last.target == link.target && last.kind == link.kind => {
-                for s in link.sources {
-                    if !last.sources.contains(&s) {
-                        last.sources.push(s);
-                    }
-                }
-                last.sources.sort();
-                last.confidence = last.confidence.max(link.confidence);
-                if last.location.is_none() {
-                    last.location = link.location;
-                }
-                if last.trigger.is_none() {
-                    last.trigger = link.trigger;
-                }
-            }
-            _ => merged.push(link),
+/// sorted by source, target, kind. In place: no second vector of links.
+fn merge_duplicate_links(links: &mut Vec<Link>) {
+    links.dedup_by(|link, kept| {
+        if !(kept.source == link.source && kept.target == link.target && kept.kind == link.kind) {
+            return false;
         }
-    }
-    merged
+        for s in std::mem::take(&mut link.sources) {
+            if !kept.sources.contains(&s) {
+                kept.sources.push(s);
+            }
+        }
+        kept.sources.sort();
+        kept.confidence = kept.confidence.max(link.confidence);
+        if kept.location.is_none() {
+            kept.location = link.location;
+        }
+        if kept.trigger.is_none() {
+            kept.trigger = link.trigger.take();
+        }
+        true
+    });
 }
 
-/// Splits off links to external URLs: (internal links, distinct external targets per source).
-fn partition_external(links: Vec<Link>) -> (Vec<Link>, ExternalRefs) {
+/// Takes the links to external URLs out of `links` (in place): the distinct external targets per
+/// source.
+fn partition_external(links: &mut Vec<Link>) -> ExternalRefs {
     let mut external = ExternalRefs::new();
-    let mut internal = Vec::with_capacity(links.len());
-    for link in links {
+    links.retain(|link| {
         if has_url_scheme(&link.target) {
-            external.entry(link.source).or_default().insert(link.target);
+            external.entry(link.source.clone()).or_default().insert(link.target.clone());
+            false
         } else {
-            internal.push(link);
+            true
         }
-    }
-    (internal, external)
+    });
+    external
 }
 
 fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, index: &NodeIndex) {

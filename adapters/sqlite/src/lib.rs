@@ -324,6 +324,7 @@ impl StoragePort for SqliteStorage {
                     file_mtime_ms: mtime,
                     body_start_line: start as u64,
                     detections,
+                    encoded_detections: None,
                     file_issues: parse_json(&issues, "scan_node_cache.file_issues_json")?,
                 },
             );
@@ -451,67 +452,9 @@ fn write_meta(tx: &rusqlite::Transaction<'_>, r: &ScanResult) -> Result<(), Stor
     Ok(())
 }
 
-/// A cached link as `scan_node_cache.detections_json` stores it: a JSON array of target, kind,
-/// confidence, trigger (original, normalised), location (line, column, offset), raw, and the
-/// producing detectors only when they are not just the detector the link is filed under. The
-/// source is the row's path. A third of the size of the `Link` objects, and as much faster to read.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredLink(
-    String,
-    LinkKind,
-    Confidence,
-    Option<(String, String)>,
-    Option<(u64, Option<u64>, Option<u64>)>,
-    Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")] Option<Vec<String>>,
-);
-
-fn detections_to_json(detections: &std::collections::BTreeMap<String, Vec<Link>>) -> String {
-    let stored: std::collections::BTreeMap<&str, Vec<StoredLink>> = detections
-        .iter()
-        .map(|(detector, links)| {
-            let links = links
-                .iter()
-                .map(|l| {
-                    StoredLink(
-                        l.target.clone(),
-                        l.kind,
-                        l.confidence,
-                        l.trigger.as_ref().map(|t| (t.original_trigger.clone(), t.normalized_trigger.clone())),
-                        l.location.map(|x| (x.line, x.column, x.offset)),
-                        l.raw.clone(),
-                        (l.sources.len() != 1 || &l.sources[0] != detector).then(|| l.sources.clone()),
-                    )
-                })
-                .collect();
-            (detector.as_str(), links)
-        })
-        .collect();
-    to_json(&stored)
-}
-
 fn detections_from_json(path: &str, text: &str) -> Result<std::collections::BTreeMap<String, Vec<Link>>, StorageError> {
-    let stored: std::collections::BTreeMap<String, Vec<StoredLink>> =
-        parse_json(text, "scan_node_cache.detections_json")?;
-    Ok(stored
-        .into_iter()
-        .map(|(detector, links)| {
-            let links = links
-                .into_iter()
-                .map(|StoredLink(target, kind, confidence, trigger, location, raw, sources)| Link {
-                    source: path.to_owned(),
-                    target,
-                    kind,
-                    confidence,
-                    sources: sources.unwrap_or_else(|| vec![detector.clone()]),
-                    trigger: trigger.map(|(o, n)| Trigger { original_trigger: o, normalized_trigger: n }),
-                    location: location.map(|(line, column, offset)| Location { line, column, offset }),
-                    raw,
-                })
-                .collect();
-            (detector, links)
-        })
-        .collect())
+    sm_kernel::scan_cache::decode_detections(path, text)
+        .map_err(|e| StorageError::Corrupt(format!("scan_node_cache.detections_json: {e}")))
 }
 
 /// One column of the `scan_meta` row; `None` when no scan is stored.
@@ -561,7 +504,11 @@ fn write_nodes_and_cache(
         let (sender, encoded) = std::sync::mpsc::sync_channel(256);
         scope.spawn(move || {
             for (path, c) in cache_rows {
-                let row = (path, c, detections_to_json(&c.detections), to_json(&c.file_issues));
+                let detections = match &c.encoded_detections {
+                    Some(encoded) => std::borrow::Cow::Borrowed(encoded.as_str()),
+                    None => std::borrow::Cow::Owned(sm_kernel::scan_cache::encode_detections(&c.detections)),
+                };
+                let row = (path, c, detections, to_json(&c.file_issues));
                 if sender.send(row).is_err() {
                     return; // the writer stopped on an error
                 }
