@@ -170,20 +170,35 @@ impl StoragePort for SqliteStorage {
         renames: &[sm_kernel::rename_tracking::RenameOp],
         cache: Option<&sm_kernel::scan_cache::ScanCache>,
     ) -> Result<(), StorageError> {
+        // Links are stored grouped by source (see `read_links`), as every scan orders them.
+        if !result.links.is_sorted_by(|a, b| a.source <= b.source) {
+            return Err(StorageError::Database("a scan's links must be ordered by source path".into()));
+        }
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
         for r in renames {
             rekey_node(&tx, &r.from, &r.to)?;
         }
         match cache.and_then(|c| c.delta.as_ref().map(|d| (c, d))) {
-            // In place: only changed node and cache rows; links and issues (whole-graph results
-            // whose order the issues' link indices refer to) are rewritten.
+            // In place: only changed node and cache rows, and the links of the files read (a
+            // node's links come from its own file); issues (whole-graph results that refer to
+            // links by position) are rewritten.
             Some((cache, delta)) => {
                 delete_vanished_nodes(&tx, &result.nodes)?;
                 let nodes: Vec<&Node> = result.nodes.iter().filter(|n| delta.nodes_written.contains(&n.path)).collect();
                 let cache_rows = cache.nodes.iter().filter(|(path, _)| delta.cache_written.contains(*path)).collect();
                 write_nodes_and_cache(&tx, cache_rows, || write_nodes(&tx, nodes, result.scanned_at))?;
-                tx.execute_batch("DELETE FROM scan_links; DELETE FROM scan_issues; DELETE FROM scan_meta;")
-                    .map_err(db_err)?;
+                tx.execute_batch(
+                    "DELETE FROM scan_links WHERE source_path NOT IN (SELECT path FROM scan_nodes);
+                     DELETE FROM scan_issues; DELETE FROM scan_meta;",
+                )
+                .map_err(db_err)?;
+                let mut stale = tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?;
+                for path in &delta.cache_written {
+                    stale.execute([path]).map_err(db_err)?;
+                }
+                let fresh: Vec<&Link> =
+                    result.links.iter().filter(|l| delta.cache_written.contains(&l.source)).collect();
+                insert_links(&tx, fresh)?;
             }
             None => {
                 tx.execute_batch(
@@ -197,8 +212,10 @@ impl StoragePort for SqliteStorage {
                 })?;
             }
         }
+        if cache.and_then(|c| c.delta.as_ref()).is_none() {
+            write_links(&tx, &result.links)?;
+        }
         write_meta(&tx, result)?;
-        write_links(&tx, &result.links)?;
         write_issues(&tx, &result.issues)?;
         if let Some(cache) = cache {
             write_fingerprints(&tx, cache)?;
@@ -610,7 +627,10 @@ fn write_links(tx: &rusqlite::Transaction<'_>, links: &[Link]) -> Result<(), Sto
     without_indexes(tx, "scan_links", || insert_links(tx, links))
 }
 
-fn insert_links(tx: &rusqlite::Transaction<'_>, links: &[Link]) -> Result<(), StorageError> {
+fn insert_links<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    links: impl IntoIterator<Item = &'a Link>,
+) -> Result<(), StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO scan_links (source_path, target_path, kind, confidence, sources_json, original_trigger,
@@ -781,7 +801,7 @@ fn read_links(conn: &Connection) -> Result<Vec<Link>, StorageError> {
         .prepare(
             "SELECT source_path, target_path, kind, confidence, sources_json, original_trigger, normalized_trigger,
                 location_line, location_column, location_offset, raw
-             FROM scan_links ORDER BY id",
+             FROM scan_links ORDER BY source_path, id",
         )
         .map_err(db_err)?;
     let rows = stmt

@@ -97,6 +97,20 @@ fn persisting_replaces_the_previous_scan() {
 }
 
 #[test]
+fn links_must_come_grouped_by_source_and_a_refused_scan_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");
+    storage.migrate().expect("migrate");
+    let first = scan(20);
+    storage.persist_scan(&first).expect("persist");
+    let mut shuffled = scan(30);
+    shuffled.links.reverse();
+    let err = storage.persist_scan(&shuffled).expect_err("links out of source order are refused");
+    assert!(err.to_string().contains("ordered by source path"), "{err}");
+    assert_eq!(storage.load_scan().expect("load").expect("scan"), first, "the stored scan is untouched");
+}
+
+#[test]
 fn the_scan_tables_keep_their_indexes_and_queries_use_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");

@@ -56,6 +56,10 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     let mut kept = KeptCache::default();
     let first = scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept)?;
     let mut stream = stream.map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
+    // An idle connection held for the whole watch: each batch opens and closes the database a few
+    // times, and SQLite checkpoints (and deletes) the WAL whenever its last connection closes.
+    // With this one open, a batch's commits are checkpointed by SQLite's own schedule instead.
+    let _keep_open = wiring::open_existing_storage(&plan.db)?;
     emit(out, &first, "initial scan", started);
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
     let mut failures = 0u32;
@@ -92,6 +96,8 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
             Ok(result) => {
                 failures = 0;
                 emit(out, &result, &format!("{} change(s)", paths.len()), batch);
+                // Freeing a large result takes milliseconds the next batch need not wait for.
+                std::thread::spawn(move || drop(result));
             }
             Err(e) => {
                 failures += 1;
