@@ -58,6 +58,11 @@ impl NodeIndex {
         index
     }
 
+    /// Every walked file, sorted.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(String::as_str)
+    }
+
     pub fn contains_path(&self, path: &str) -> bool {
         self.paths.contains_key(path)
     }

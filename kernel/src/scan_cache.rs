@@ -62,7 +62,7 @@ pub struct ScanCache {
 
 /// A hash of every node path, node name and walked file: detectors that look at the whole graph
 /// (name mentions, @-mentions) give the same answer for an unchanged file only if this is equal.
-pub fn index_fingerprint(index: &NodeIndex, files: &[String]) -> String {
+pub fn index_fingerprint(index: &NodeIndex) -> String {
     let mut h = Sha256::new();
     for (name, path, kind) in index.named_nodes() {
         h.update(name.as_bytes());
@@ -73,7 +73,7 @@ pub fn index_fingerprint(index: &NodeIndex, files: &[String]) -> String {
         h.update([1]);
     }
     h.update([2]);
-    for f in files {
+    for f in index.files() {
         h.update(f.as_bytes());
         h.update([0]);
     }

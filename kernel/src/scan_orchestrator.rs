@@ -431,10 +431,9 @@ pub fn scan_walked(
         }
     }
 
-    let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files.iter().cloned());
-    let mut sorted_files = all_files;
-    sorted_files.sort();
-    let fingerprint = format!("{producers}:{}", index_fingerprint(&index, &sorted_files));
+    // The walked paths move into the index (its file set is sorted), which the fingerprint reads.
+    let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files);
+    let fingerprint = format!("{producers}:{}", index_fingerprint(&index));
     let same_index = prior_fingerprint.as_deref() == Some(fingerprint.as_str());
     let detectors: Vec<(String, bool)> =
         registry.detectors().iter().map(|d| (d.info().id, d.depends_on_index())).collect();
@@ -518,7 +517,7 @@ pub fn scan_walked(
     }
     let mut links = flattened;
     let external = partition_external(&mut links);
-    links.sort_by(|a, b| {
+    links.par_sort_by(|a, b| {
         (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
             &b.source,
             &b.target,
@@ -1122,11 +1121,13 @@ fn partition_external(links: &mut Vec<Link>) -> ExternalRefs {
 }
 
 fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, index: &NodeIndex) {
+    // Resolving targets is the costly part: both cores do it; counting stays in order.
+    let targets: Vec<Option<&str>> = links.par_iter().map(|link| index.resolve(&link.target)).collect();
     let mut out: HashMap<&str, u64> = HashMap::new();
     let mut incoming: HashMap<&str, u64> = HashMap::new();
-    for link in links {
+    for (link, target) in links.iter().zip(targets) {
         *out.entry(link.source.as_str()).or_default() += 1;
-        if let Some(target) = index.resolve(&link.target) {
+        if let Some(target) = target {
             *incoming.entry(target).or_default() += 1;
         }
     }
