@@ -18,6 +18,8 @@ pub struct PersistDelta {
     pub nodes_written: BTreeSet<String>,
     /// Paths whose cache row is new or changed (files read in this scan).
     pub cache_written: BTreeSet<String>,
+    /// Nodes of the prior cache that are nodes no more (deleted, renamed, now ignored).
+    pub vanished: BTreeSet<String>,
 }
 
 /// Everything about one node that lets the next scan skip reading its file.

@@ -400,7 +400,8 @@ pub fn scan_walked(
             if reuse { prior_nodes.remove(&c.path) } else { None }
         })
         .collect();
-    drop(prior_nodes);
+    // What is left of the prior cache: files that changed, and nodes that may have vanished.
+    let not_reused: Vec<String> = prior_nodes.into_keys().collect();
     let built: Vec<Result<Entry, Box<Issue>>> = candidates
         .par_iter()
         .zip(cached.into_par_iter())
@@ -543,7 +544,10 @@ pub fn scan_walked(
     }
     // What persistence must write when it can update the stored scan in place: node rows that are
     // new or differ from the stored ones, and cache rows of files read in this scan.
-    let mut delta = incremental.then(PersistDelta::default);
+    let mut delta = incremental.then(|| PersistDelta {
+        vanished: not_reused.into_iter().filter(|p| !index.contains_path(p)).collect(),
+        ..PersistDelta::default()
+    });
     for (e, counted) in entries.iter_mut().zip(&nodes) {
         if let Some(delta) = delta.as_mut() {
             let same_counts = e.node.links_out_count == counted.links_out_count

@@ -264,7 +264,7 @@ pub fn scan_and_persist_keeping(
         if plan.track_renames
             && let Some(storage) = wiring::open_existing_storage(&plan.db)?
         {
-            track_renames(storage.as_ref(), &mut result, &plan.db)?;
+            track_renames(storage.as_ref(), &mut result, &plan.db, may_have_vanished(&cache))?;
         }
         if cache.hollow {
             leave_to_exit(cache);
@@ -286,7 +286,11 @@ pub fn scan_and_persist_keeping(
             .with_details(serde_json::json!({ "existingNodes": existing, "roots": plan.roots })));
         }
     }
-    let renames = if plan.track_renames { track_renames(storage.as_ref(), &mut result, &plan.db)? } else { Vec::new() };
+    let renames = if plan.track_renames {
+        track_renames(storage.as_ref(), &mut result, &plan.db, may_have_vanished(&cache))?
+    } else {
+        Vec::new()
+    };
     if cache.reused_all && renames.is_empty() {
         // Nothing about the files changed: only the issues (renames are reported once) and the
         // scan metadata need writing.
@@ -396,16 +400,28 @@ fn load_cache(db: &Path, out: &Output) -> Result<Option<sm_kernel::scan_cache::S
 
 /// Compares with the stored scan: appends `auto-rename-*` and `orphan` issues (and orphans for
 /// stranded state) to `result`; returns the renames whose state should move.
+/// Renames and orphans start from a node that vanished. When the scan started from the stored
+/// scan's cache (it has a delta) and no node of it vanished, there is nothing to match; rows of
+/// `state_*` that point at no node are still checked.
+fn may_have_vanished(cache: &ScanCache) -> bool {
+    cache.delta.as_ref().is_none_or(|d| !d.vanished.is_empty())
+}
+
 fn track_renames(
     storage: &dyn sm_kernel::ports::StoragePort,
     result: &mut ScanResult,
     db: &Path,
+    anything_vanished: bool,
 ) -> Result<Vec<sm_kernel::rename_tracking::RenameOp>, CliError> {
     // A scan that found nothing (wrong root, every adapter off) says nothing about renames.
     if result.nodes.is_empty() {
         return Ok(Vec::new());
     }
-    let prior = storage.node_fingerprints().map_err(|e| wiring::storage_error(db, &e))?;
+    let prior = if anything_vanished {
+        storage.node_fingerprints().map_err(|e| wiring::storage_error(db, &e))?
+    } else {
+        Vec::new()
+    };
     let outcome = if prior.is_empty() {
         sm_kernel::rename_tracking::RenameOutcome::default()
     } else {

@@ -692,6 +692,48 @@ fn renames_move_state_and_orphans_can_be_reconciled_or_undone() {
     assert_eq!(stranded[0]["nodeIds"][0], "notes/b.md");
 }
 
+#[test]
+fn incremental_scans_track_renames_and_orphans_and_skip_the_lookup_when_nothing_vanished() {
+    let p = Project::new();
+    p.write("notes/a.md", "---\nname: a\n---\nAlpha body.\n").write("notes/c.md", "---\nname: c\n---\nGamma.\n");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    conn.execute("INSERT INTO state_plugin_kv VALUES ('p', 'notes/a.md', 'k', '1', 0)", []).expect("insert");
+    drop(conn);
+    let rules = |doc: &Value| -> Vec<(String, String)> {
+        doc["issues"]
+            .as_array()
+            .expect("issues")
+            .iter()
+            .map(|i| (i["ruleId"].as_str().expect("r").to_owned(), i["nodeIds"][0].as_str().expect("n").to_owned()))
+            .collect()
+    };
+    std::fs::rename(p.root.join("notes/a.md"), p.root.join("notes/a2.md")).expect("mv");
+    std::fs::remove_file(p.root.join("notes/c.md")).expect("rm");
+    let moved = rules(&p.sm(&["scan", "--changed", "--json"]).json());
+    assert!(moved.contains(&("orphan".into(), "notes/c.md".into())), "{moved:?}");
+    assert!(!moved.iter().any(|(_, n)| n == "notes/a2.md"), "a high-confidence rename is silent: {moved:?}");
+    let kv: i64 = rusqlite::Connection::open(p.db())
+        .expect("open")
+        .query_row("SELECT COUNT(*) FROM state_plugin_kv WHERE node_id = 'notes/a2.md'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(kv, 1, "state followed the rename found by an incremental scan");
+    // An edit, nothing vanished: no rename or orphan report (they are one-shot), and state rows
+    // pointing at no node are still found.
+    p.write("notes/a2.md", "---\nname: a\n---\nAlpha body, edited.\n");
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    conn.execute("INSERT INTO state_plugin_kv VALUES ('p', 'notes/gone.md', 'k', '1', 0)", []).expect("insert");
+    drop(conn);
+    let doc = p.sm(&["scan", "--changed", "--json"]).json();
+    let edited = rules(&doc);
+    assert!(!edited.iter().any(|(r, _)| r.starts_with("auto-rename")), "{edited:?}");
+    assert!(!edited.contains(&("orphan".into(), "notes/c.md".into())), "reported once: {edited:?}");
+    let stranded: Vec<&Value> =
+        doc["issues"].as_array().expect("i").iter().filter(|i| i["data"]["stranded"] == true).collect();
+    assert_eq!(stranded.len(), 1, "{edited:?}");
+    assert_eq!(stranded[0]["nodeIds"][0], "notes/gone.md");
+}
+
 /// A small deterministic pseudo-random sequence (no dependency, same on every machine).
 struct Lcg(u64);
 
