@@ -81,6 +81,15 @@ pub trait FilesystemPort: Send + Sync {
     fn walk(&self, root: &str, options: &WalkOptions) -> Result<Vec<WalkedFile>, FsError>;
     /// The bytes of one walked file.
     fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError>;
+    /// The root-relative POSIX path of a path a watch reported, when it lies under `root`.
+    fn relative_path(&self, _root: &str, _reported: &str) -> Option<String> {
+        None
+    }
+    /// One file's walk entry, without walking: `Ok(None)` when nothing is at `path`; an error when
+    /// something other than a regular file is (or this filesystem cannot tell).
+    fn stat(&self, _root: &str, path: &str) -> Result<Option<WalkedFile>, FsError> {
+        Err(FsError::Io { path: path.to_owned(), message: "stat is not supported by this filesystem".into() })
+    }
     /// Like [`read`](Self::read), into `buf` (cleared first), so a caller reading many files can
     /// reuse one buffer.
     fn read_into(&self, root: &str, path: &str, buf: &mut Vec<u8>) -> Result<(), FsError> {

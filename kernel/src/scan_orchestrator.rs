@@ -139,6 +139,7 @@ pub fn run_scan_with_cache(
 }
 
 /// The first step of a scan: what the roots hold (paths, sizes, mtimes), before any file is read.
+#[derive(Clone)]
 pub struct Walked {
     started_at: u64,
     run_id: String,
@@ -200,6 +201,50 @@ pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, 
 }
 
 impl Walked {
+    /// Brings this walk up to date with the files a watch reported (`changed`, root-relative),
+    /// without walking again, and starts a new scan with it. Only for one root, and only when every
+    /// reported path is a file this walk already had, still a file (modified) or gone (deleted):
+    /// anything else — a new path, a directory, an ignore file — returns `false`, and the caller
+    /// walks. The walk's ignore rules cannot have changed for a file it already listed.
+    pub fn refresh(&mut self, deps: &ScanDeps<'_>, request: &ScanRequest, changed: &[String]) -> bool {
+        let [root] = request.roots.as_slice() else { return false };
+        let mut next = self.clone();
+        for path in changed {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            if name == ".gitignore" || name == ".ignore" || name == request.walk.ignore_file_name {
+                return false;
+            }
+            let Ok(known) = next.all_files.binary_search(path) else { return false };
+            let candidate = next.candidates.binary_search_by(|c| c.path.as_str().cmp(path)).ok();
+            match deps.fs.stat(root, path) {
+                Ok(Some(file)) => {
+                    if let Some(i) = candidate {
+                        next.candidates[i].size = file.size;
+                        next.candidates[i].mtime_ms = file.mtime_ms;
+                    }
+                }
+                Ok(None) => {
+                    next.all_files.remove(known);
+                    next.files_walked -= 1;
+                    if let Some(i) = candidate {
+                        next.candidates.remove(i);
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        next.started_at = deps.clock.now_ms();
+        next.run_id = deps.clock.new_run_id();
+        deps.progress.emit(&Event::scan(
+            types::SCAN_STARTED,
+            next.started_at,
+            &next.run_id,
+            json!({ "roots": request.roots }),
+        ));
+        *self = next;
+        true
+    }
+
     /// A hash of everything a scan's result depends on apart from file contents: the walked paths,
     /// every claimed file's size, mtime and classification, the request, the registered extensions
     /// (id, kind, version) and `settings_digest` (the caller's effective configuration). Two scans
@@ -651,6 +696,7 @@ pub fn validate_roots(fs: &dyn FilesystemPort, roots: &[String]) -> Result<(), S
     Ok(())
 }
 
+#[derive(Clone)]
 struct Candidate {
     root: String,
     path: String,

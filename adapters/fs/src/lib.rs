@@ -131,6 +131,27 @@ impl FilesystemPort for LocalFilesystem {
         std::fs::read(&full).map_err(|e| FsError::Io { path: path.to_owned(), message: e.to_string() })
     }
 
+    fn relative_path(&self, root: &str, reported: &str) -> Option<String> {
+        Path::new(reported).strip_prefix(self.resolve(root)).ok().map(to_posix)
+    }
+
+    fn stat(&self, root: &str, path: &str) -> Result<Option<WalkedFile>, FsError> {
+        let io = |message: String| FsError::Io { path: path.to_owned(), message };
+        match std::fs::metadata(self.resolve(root).join(path)) {
+            Ok(meta) if meta.is_file() => {
+                let mtime_ms = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as i64);
+                Ok(Some(WalkedFile { path: path.to_owned(), size: meta.len(), mtime_ms }))
+            }
+            Ok(_) => Err(io("not a regular file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e.to_string())),
+        }
+    }
+
     /// One `open` and reads until end of file: no `stat` for a size hint (the buffer is reused).
     fn read_into(&self, root: &str, path: &str, buf: &mut Vec<u8>) -> Result<(), FsError> {
         use std::io::Read;

@@ -174,9 +174,38 @@ pub fn scan_and_persist(
 pub struct KeptCache {
     cache: Option<ScanCache>,
     scanned_at: u64,
+    /// The last scan's walk, and the paths a watch reported changed since: the next scan updates
+    /// the walk from them instead of walking (`Walked::refresh`) when it can.
+    walked: Option<Walked>,
+    changed: Option<Vec<String>>,
 }
 
 impl KeptCache {
+    /// Records what a watch reported changed since the last scan. `None`: something it cannot
+    /// follow path by path happened (an error, a settings reload): the next scan walks.
+    pub fn note_changes(&mut self, paths: Option<&[String]>) {
+        match (paths, self.changed.as_mut()) {
+            (Some(paths), Some(changed)) => changed.extend_from_slice(paths),
+            (Some(paths), None) if self.walked.is_some() => self.changed = Some(paths.to_vec()),
+            _ => {
+                self.walked = None;
+                self.changed = None;
+            }
+        }
+    }
+
+    /// The last walk brought up to date with the reported changes, if that can be done without
+    /// walking.
+    fn refreshed_walk(&mut self, deps: &ScanDeps<'_>, request: &ScanRequest) -> Option<Walked> {
+        let (mut walked, changed) = (self.walked.take()?, self.changed.take()?);
+        let [root] = request.roots.as_slice() else { return None };
+        let mut relative: Vec<String> =
+            changed.iter().map(|p| deps.fs.relative_path(root, p)).collect::<Option<_>>()?;
+        relative.sort();
+        relative.dedup();
+        walked.refresh(deps, request, &relative).then_some(walked)
+    }
+
     fn take_if_current(&mut self, db: &Path) -> Result<Option<ScanCache>, CliError> {
         let Some(cache) = self.cache.take() else { return Ok(None) };
         let Some(storage) = wiring::open_existing_storage(db)? else { return Ok(None) };
@@ -226,7 +255,16 @@ pub fn scan_and_persist_keeping(
         // Files will be read: the token encoder loads during the walk.
         sm_kernel::scan_orchestrator::warm_up(&request);
     }
-    let walked = walk_roots(&deps, &request).map_err(scan_error)?;
+    let walked = match kept.refreshed_walk(&deps, &request) {
+        Some(walked) => {
+            out.verbose(1, "watch: updated the last walk from the reported changes instead of walking");
+            walked
+        }
+        None => walk_roots(&deps, &request).map_err(scan_error)?,
+    };
+    if plan.keep_cache {
+        kept.walked = Some(walked.clone());
+    }
     let input_fingerprint = walked.input_fingerprint(&request, &registry, &settings.digest());
     let walked = match (&input_fingerprint, may_reuse) {
         (Some(fp), true) => match reuse_unchanged(&deps, &request, plan, walked, fp)? {
@@ -303,10 +341,11 @@ pub fn scan_and_persist_keeping(
     if cache.hollow {
         // Only a one-shot scan asks for a hollow cache; it is not kept.
         leave_to_exit(cache);
-        *kept = KeptCache { cache: None, scanned_at: result.scanned_at };
+        kept.cache = None;
     } else {
-        *kept = KeptCache { cache: Some(cache), scanned_at: result.scanned_at };
+        kept.cache = Some(cache);
     }
+    kept.scanned_at = result.scanned_at;
     Ok(result)
 }
 

@@ -72,6 +72,8 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
             WatchEvent::Idle => continue,
             WatchEvent::Error(e) => {
                 out.note(&format!("watch: {e}"));
+                // Events may have been lost: the next batch walks.
+                kept.note_changes(None);
                 continue;
             }
             WatchEvent::Changed(paths) => paths,
@@ -81,6 +83,8 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         if !meta && !paths.iter().any(|p| is_relevant(p)) {
             continue;
         }
+        let relevant: Vec<String> = paths.iter().filter(|p| is_relevant(p)).cloned().collect();
+        kept.note_changes((!meta).then_some(relevant.as_slice()));
         if meta {
             match Settings::load_with(&ctx, &global.config) {
                 Ok(s) => {

@@ -1049,6 +1049,73 @@ fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
 }
 
 #[test]
+fn watch_batches_equal_full_scans_whether_they_walk_or_follow_the_reported_files() {
+    let p = Project::new();
+    p.claude_project();
+    let mut child = spawn_watch(&p, &["watch", "--json", "-v"]);
+    let out = line_reader(child.0.stdout.take().expect("stdout"));
+    let err = line_reader(child.0.stderr.take().expect("stderr"));
+    assert_eq!(next_json(&out)["stats"]["nodesCount"], 4);
+    let full_scan = || strip_timing(p.sm(&["scan", "--dry-run", "--json"]).json());
+    let same_as_full = |batch: Value, step: &str| {
+        let (batch, full) = (strip_timing(batch), full_scan());
+        assert_eq!(batch["nodes"], full["nodes"], "{step}: nodes");
+        assert_eq!(batch["links"], full["links"], "{step}: links");
+        assert_eq!(batch["stats"]["filesWalked"], full["stats"]["filesWalked"], "{step}: files walked");
+        batch
+    };
+    // Whether the batch followed the reported files (no walk) — read from `-v`'s note on stderr.
+    let followed = || {
+        let mut seen = false;
+        while let Ok(line) = err.recv_timeout(std::time::Duration::from_millis(300)) {
+            seen |= line.contains("updated the last walk");
+        }
+        seen
+    };
+    let step = |write: &dyn Fn(), what: &str| {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        followed(); // drain
+        write();
+        let batch = same_as_full(next_json(&out), what);
+        (batch, followed())
+    };
+
+    let (edited, no_walk) = step(
+        &|| {
+            p.write("README.md", "# Project\n\nSee [gone](gone.md).\n");
+        },
+        "edit",
+    );
+    assert!(no_walk, "an edit of a known file needs no walk");
+    assert!(edited["issues"].as_array().expect("issues").iter().any(|i| i["data"]["target"] == "gone.md"));
+
+    let (deleted, no_walk) =
+        step(&|| std::fs::remove_file(p.root.join(".claude/commands/deploy.md")).expect("rm"), "deletion");
+    assert!(no_walk, "a deletion of a known file needs no walk");
+    assert_eq!(deleted["stats"]["nodesCount"], 3);
+
+    let (added, no_walk) = step(
+        &|| {
+            p.write("notes/new.md", "---\nname: new-note\n---\nNew.\n");
+        },
+        "addition",
+    );
+    assert!(!no_walk, "a new file is found by walking (ignore rules apply to it)");
+    assert_eq!(added["stats"]["nodesCount"], 4);
+
+    let (ignored, no_walk) = step(
+        &|| {
+            p.write(".gitignore", "notes/\n");
+        },
+        "ignore file",
+    );
+    assert!(!no_walk, "an ignore file changes what the walk yields");
+    assert_eq!(ignored["stats"]["nodesCount"], 3, "notes/new.md is ignored now");
+    Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill");
+    assert_eq!(child.0.wait().expect("wait").code(), Some(0));
+}
+
+#[test]
 fn watch_gives_up_after_consecutive_failed_batches() {
     let p = Project::new();
     p.write("docs/guide.md", "# Guide\n").write("docs/other.md", "# Other\n");
