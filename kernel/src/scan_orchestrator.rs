@@ -205,10 +205,11 @@ impl Walked {
     /// without walking again, and starts a new scan with it. Only for one root, and only when every
     /// reported path is a file this walk already had, still a file (modified) or gone (deleted):
     /// anything else — a new path, a directory, an ignore file — returns `false`, and the caller
-    /// walks. The walk's ignore rules cannot have changed for a file it already listed.
+    /// walks (this walk is then half updated: drop it). The walk's ignore rules cannot have changed
+    /// for a file it already listed.
     pub fn refresh(&mut self, deps: &ScanDeps<'_>, request: &ScanRequest, changed: &[String]) -> bool {
         let [root] = request.roots.as_slice() else { return false };
-        let mut next = self.clone();
+        let next = self;
         for path in changed {
             let name = path.rsplit('/').next().unwrap_or(path);
             if name == ".gitignore" || name == ".ignore" || name == request.walk.ignore_file_name {
@@ -241,7 +242,6 @@ impl Walked {
             &next.run_id,
             json!({ "roots": request.roots }),
         ));
-        *self = next;
         true
     }
 
@@ -430,23 +430,33 @@ pub fn scan_walked(
     let prior_len = prior.as_ref().map(|p| p.nodes.len());
     let incremental = prior.is_some();
     let prior_fingerprint = prior.as_ref().and_then(|p| p.index_fingerprint.clone());
-    let mut prior_nodes = prior.map(|p| p.nodes).unwrap_or_default();
+    let prior_nodes = prior.map(|p| p.nodes).unwrap_or_default();
     let reusable = |e: &CachedNode, c: &Candidate| {
         let same_file = e.file_size == c.size && e.file_mtime_ms == c.mtime_ms && c.mtime_ms != 0;
         let same_class = e.node.adapter == c.adapter && e.node.kind == c.kind;
         let has_tokens = !request.tokens || e.node.tokens.is_some();
         same_file && same_class && has_tokens
     };
-    // Reusable cache entries are moved out (candidate paths are unique), not cloned.
-    let cached: Vec<Option<CachedNode>> = candidates
-        .iter()
-        .map(|c| {
-            let reuse = prior_nodes.get(&c.path).is_some_and(|e| reusable(e, c));
-            if reuse { prior_nodes.remove(&c.path) } else { None }
-        })
-        .collect();
+    // Reusable cache entries are moved out (candidate paths are unique), not cloned: the cache and
+    // the candidates are walked together in path order (one root's candidates already are).
+    let mut by_name: Vec<usize> = (0..candidates.len()).collect();
+    by_name.sort_by(|&a, &b| candidates[a].path.cmp(&candidates[b].path));
+    let mut cached: Vec<Option<CachedNode>> = (0..candidates.len()).map(|_| None).collect();
     // What is left of the prior cache: files that changed, and nodes that may have vanished.
-    let not_reused: Vec<String> = prior_nodes.into_keys().collect();
+    let mut not_reused: Vec<String> = Vec::new();
+    let mut next = by_name.iter().copied().peekable();
+    for (path, entry) in prior_nodes {
+        while next.peek().is_some_and(|&i| candidates[i].path < path) {
+            next.next();
+        }
+        match next.peek() {
+            Some(&i) if candidates[i].path == path && reusable(&entry, &candidates[i]) => {
+                cached[i] = Some(entry);
+                next.next();
+            }
+            _ => not_reused.push(path),
+        }
+    }
     let built: Vec<Result<Entry, Box<Issue>>> = candidates
         .par_iter()
         .zip(cached.into_par_iter())
@@ -494,7 +504,12 @@ pub fn scan_walked(
         })
         .map(|(i, _)| i)
         .collect();
-    let by_path: HashMap<&str, &Candidate> = candidates.iter().map(|c| (c.path.as_str(), c)).collect();
+    // Needed only to read files again (stale cache entries, late detectors).
+    let by_path: HashMap<&str, &Candidate> = if stale.is_empty() && plan.late.is_empty() {
+        HashMap::new()
+    } else {
+        candidates.iter().map(|c| (c.path.as_str(), c)).collect()
+    };
     let reread: Vec<(usize, Option<Entry>)> = stale
         .par_iter()
         .map(|&i| {

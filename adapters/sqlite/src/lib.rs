@@ -189,9 +189,12 @@ impl StoragePort for SqliteStorage {
                 write_nodes_and_cache(&tx, cache_rows, || write_nodes(&tx, nodes, result.scanned_at))?;
                 tx.execute_batch(
                     "DELETE FROM scan_links WHERE source_path NOT IN (SELECT path FROM scan_nodes);
-                     DELETE FROM scan_issues; DELETE FROM scan_meta;",
+                     DELETE FROM scan_meta;",
                 )
                 .map_err(db_err)?;
+                if !delta.issues_unchanged {
+                    tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
+                }
                 let mut stale = tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?;
                 for path in &delta.cache_written {
                     stale.execute([path]).map_err(db_err)?;
@@ -216,7 +219,9 @@ impl StoragePort for SqliteStorage {
             write_links(&tx, &result.links)?;
         }
         write_meta(&tx, result)?;
-        write_issues(&tx, &result.issues)?;
+        if !cache.and_then(|c| c.delta.as_ref()).is_some_and(|d| d.issues_unchanged) {
+            write_issues(&tx, &result.issues)?;
+        }
         if let Some(cache) = cache {
             write_fingerprints(&tx, cache)?;
         }

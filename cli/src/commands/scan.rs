@@ -178,6 +178,8 @@ pub struct KeptCache {
     /// the walk from them instead of walking (`Walked::refresh`) when it can.
     walked: Option<Walked>,
     changed: Option<Vec<String>>,
+    /// The issues the last scan stored, trusted with `cache`.
+    issues: Option<Vec<sm_kernel::model::Issue>>,
 }
 
 impl KeptCache {
@@ -279,6 +281,7 @@ pub fn scan_and_persist_keeping(
     // Something changed: the token encoder loads while the cache is read.
     sm_kernel::scan_orchestrator::warm_up(&request);
     let kept_cache = if plan.incremental { kept.take_if_current(&plan.db)? } else { None };
+    let stored_issues = kept.issues.take().filter(|_| kept_cache.is_some());
     let mut prior = match kept_cache {
         Some(cache) => Some(cache),
         None if plan.incremental => load_cache(&plan.db, out)?,
@@ -329,6 +332,9 @@ pub fn scan_and_persist_keeping(
     } else {
         Vec::new()
     };
+    if let Some(delta) = cache.delta.as_mut() {
+        delta.issues_unchanged = stored_issues.as_ref() == Some(&result.issues);
+    }
     if cache.reused_all && renames.is_empty() {
         // Nothing about the files changed: only the issues (renames are reported once) and the
         // scan metadata need writing.
@@ -342,8 +348,10 @@ pub fn scan_and_persist_keeping(
         // Only a one-shot scan asks for a hollow cache; it is not kept.
         leave_to_exit(cache);
         kept.cache = None;
+        kept.issues = None;
     } else {
         kept.cache = Some(cache);
+        kept.issues = Some(result.issues.clone());
     }
     kept.scanned_at = result.scanned_at;
     Ok(result)

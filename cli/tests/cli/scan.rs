@@ -1062,6 +1062,11 @@ fn watch_batches_equal_full_scans_whether_they_walk_or_follow_the_reported_files
         assert_eq!(batch["nodes"], full["nodes"], "{step}: nodes");
         assert_eq!(batch["links"], full["links"], "{step}: links");
         assert_eq!(batch["stats"]["filesWalked"], full["stats"]["filesWalked"], "{step}: files walked");
+        // And the database holds the batch (issues are not rewritten when a batch leaves them as
+        // they were).
+        let stored = p.sm(&["graph", "--json"]).json();
+        assert_eq!(stored["issues"], batch["issues"], "{step}: stored issues");
+        assert_eq!(stored["links"], batch["links"], "{step}: stored links");
         batch
     };
     // Whether the batch followed the reported files (no walk) — read from `-v`'s note on stderr.
@@ -1088,6 +1093,16 @@ fn watch_batches_equal_full_scans_whether_they_walk_or_follow_the_reported_files
     );
     assert!(no_walk, "an edit of a known file needs no walk");
     assert!(edited["issues"].as_array().expect("issues").iter().any(|i| i["data"]["target"] == "gone.md"));
+
+    let reviewer = "---\nname: reviewer\ndescription: Reviews code.\n---\n\nReviews twice.\n";
+    let (same_issues, no_walk) = step(
+        &|| {
+            p.write(".claude/agents/reviewer.md", reviewer);
+        },
+        "same issues",
+    );
+    assert!(no_walk);
+    assert_eq!(same_issues["issues"], edited["issues"]);
 
     let (deleted, no_walk) =
         step(&|| std::fs::remove_file(p.root.join(".claude/commands/deploy.md")).expect("rm"), "deletion");
