@@ -196,6 +196,25 @@ impl KeptCache {
         }
     }
 
+    /// Loads the stored scan's cache when nothing is kept yet (the scan before answered from the
+    /// stored result without reading it), so that a watch's first batch does not wait for it.
+    /// `result` is what that scan returned: the stored scan.
+    pub fn preload(&mut self, db: &Path, result: &ScanResult, out: &Output) -> Result<(), CliError> {
+        if self.cache.is_some() {
+            return Ok(());
+        }
+        let Some(storage) = wiring::open_existing_storage(db)? else { return Ok(()) };
+        let stored = storage.stored_scan_time().map_err(|e| wiring::storage_error(db, &e))?;
+        if stored != Some(result.scanned_at) {
+            return Ok(());
+        }
+        drop(storage);
+        self.cache = load_cache(db, out)?;
+        self.scanned_at = result.scanned_at;
+        self.issues = Some(result.issues.clone());
+        Ok(())
+    }
+
     /// The last walk brought up to date with the reported changes, if that can be done without
     /// walking.
     fn refreshed_walk(&mut self, deps: &ScanDeps<'_>, request: &ScanRequest) -> Option<Walked> {

@@ -61,6 +61,9 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     // With this one open, a batch's commits are checkpointed by SQLite's own schedule instead.
     let _keep_open = wiring::open_existing_storage(&plan.db)?;
     emit(out, &first, "initial scan", started);
+    // When the initial scan answered from the stored result, the cache is loaded now, while no
+    // change is waiting, instead of by the first batch.
+    kept.preload(&plan.db, &first, out)?;
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
     let mut failures = 0u32;
     loop {

@@ -1052,6 +1052,9 @@ fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
 fn watch_batches_equal_full_scans_whether_they_walk_or_follow_the_reported_files() {
     let p = Project::new();
     p.claude_project();
+    // A stored scan first: the watch's initial scan answers from it, and the watch then loads the
+    // cache before any change arrives.
+    assert_eq!(p.sm(&["scan"]).code, 0);
     let mut child = spawn_watch(&p, &["watch", "--json", "-v"]);
     let out = line_reader(child.0.stdout.take().expect("stdout"));
     let err = line_reader(child.0.stderr.take().expect("stderr"));
