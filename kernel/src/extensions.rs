@@ -69,8 +69,9 @@ pub struct DetectContext<'a> {
 /// the source's `externalRefsCount` (distinct targets per node) and drops it.
 pub trait Detector: Send + Sync {
     fn info(&self) -> ExtensionInfo;
-    /// Called once per scan, after all nodes are built and before any `detect`, so a detector can
-    /// prepare per-scan state (e.g. a matcher over every node name).
+    /// Called once per scan, after all nodes are built and before any `complete` and any `detect`
+    /// of an index-dependent detector, so a detector can prepare per-scan state (e.g. a table of
+    /// every node name). Detectors that do not depend on the index may have run already.
     fn begin_scan(&self, _index: &NodeIndex) {}
     /// Whether the output for a node can change when *other* nodes change (it resolves names or
     /// files against the index). Such detectors re-run on unchanged files whenever the set of node

@@ -118,7 +118,7 @@ struct Entry {
     /// Per-detector output reused from the cache, or (once detection is done) found in this scan.
     cached_detections: Option<BTreeMap<String, Vec<Link>>>,
     /// Output of the detectors that ran while the file was read (those that do not depend on the
-    /// index), by detector id.
+    /// index), by detector id; the splitting detectors' completed output joins it.
     early: BTreeMap<String, Vec<Link>>,
     /// What splitting detectors kept for their `complete`, by position in the registry.
     prepared: Vec<(usize, Prepared)>,
