@@ -82,7 +82,7 @@ pub fn index_fingerprint(index: &NodeIndex) -> String {
         h.update(f.as_bytes());
         h.update([0]);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hashing::hex(&h.finalize())
 }
 
 /// A cached link in its stored form: a JSON array of target, kind, confidence, trigger (original,

@@ -153,9 +153,7 @@ pub struct Walked {
 /// Validates the roots, announces the scan and walks it.
 pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, ScanError> {
     validate_roots(deps.fs, &request.roots)?;
-    let started_at = deps.clock.now_ms();
-    let run_id = deps.clock.new_run_id();
-    deps.progress.emit(&Event::scan(types::SCAN_STARTED, started_at, &run_id, json!({ "roots": request.roots })));
+    let (started_at, run_id) = announce(deps, request);
 
     let registry = deps.registry;
     let mut file_issues: Vec<Issue> = Vec::new();
@@ -200,6 +198,14 @@ pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, 
     Ok(Walked { started_at, run_id, candidates, all_files, file_issues, files_walked, files_skipped })
 }
 
+/// Starts a scan run: its start time and id, and the `scan.started` event.
+fn announce(deps: &ScanDeps<'_>, request: &ScanRequest) -> (u64, String) {
+    let started_at = deps.clock.now_ms();
+    let run_id = deps.clock.new_run_id();
+    deps.progress.emit(&Event::scan(types::SCAN_STARTED, started_at, &run_id, json!({ "roots": request.roots })));
+    (started_at, run_id)
+}
+
 impl Walked {
     /// Brings this walk up to date with the files a watch reported (`changed`, root-relative),
     /// without walking again, and starts a new scan with it. Only for one root, and only when every
@@ -209,39 +215,31 @@ impl Walked {
     /// for a file it already listed.
     pub fn refresh(&mut self, deps: &ScanDeps<'_>, request: &ScanRequest, changed: &[String]) -> bool {
         let [root] = request.roots.as_slice() else { return false };
-        let next = self;
         for path in changed {
             let name = path.rsplit('/').next().unwrap_or(path);
             if name == ".gitignore" || name == ".ignore" || name == request.walk.ignore_file_name {
                 return false;
             }
-            let Ok(known) = next.all_files.binary_search(path) else { return false };
-            let candidate = next.candidates.binary_search_by(|c| c.path.as_str().cmp(path)).ok();
+            let Ok(known) = self.all_files.binary_search(path) else { return false };
+            let candidate = self.candidates.binary_search_by(|c| c.path.as_str().cmp(path)).ok();
             match deps.fs.stat(root, path) {
                 Ok(Some(file)) => {
                     if let Some(i) = candidate {
-                        next.candidates[i].size = file.size;
-                        next.candidates[i].mtime_ms = file.mtime_ms;
+                        self.candidates[i].size = file.size;
+                        self.candidates[i].mtime_ms = file.mtime_ms;
                     }
                 }
                 Ok(None) => {
-                    next.all_files.remove(known);
-                    next.files_walked -= 1;
+                    self.all_files.remove(known);
+                    self.files_walked -= 1;
                     if let Some(i) = candidate {
-                        next.candidates.remove(i);
+                        self.candidates.remove(i);
                     }
                 }
                 Err(_) => return false,
             }
         }
-        next.started_at = deps.clock.now_ms();
-        next.run_id = deps.clock.new_run_id();
-        deps.progress.emit(&Event::scan(
-            types::SCAN_STARTED,
-            next.started_at,
-            &next.run_id,
-            json!({ "roots": request.roots }),
-        ));
+        (self.started_at, self.run_id) = announce(deps, request);
         true
     }
 
@@ -277,13 +275,7 @@ impl Walked {
             "ruleConfig": request.rule_config,
         });
         field(request_json.to_string().as_bytes());
-        let mut extensions: Vec<String> = registry
-            .describe()
-            .into_iter()
-            .map(|i| format!("{}\u{0}{}\u{0}{}", i.kind.as_str(), i.id, i.version))
-            .collect();
-        extensions.sort();
-        for e in &extensions {
+        for e in &extension_keys(registry, |_| true) {
             field(e.as_bytes());
         }
         field(b"files");
@@ -299,7 +291,7 @@ impl Walked {
             field(c.adapter.as_bytes());
             field(c.kind.as_bytes());
         }
-        Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Some(crate::hashing::hex(&h.finalize()))
     }
 
     /// Ends a scan whose result is known to equal the stored one without reading any file:
@@ -355,15 +347,8 @@ fn stub_of(node: &Node) -> Node {
 /// A hash of what produced a cache's contents: sm's version, the adapters and detectors (kind, id,
 /// version) and the size limit that decides which files are read at all.
 fn producers_fingerprint(request: &ScanRequest, registry: &Registry) -> String {
-    let mut producers: Vec<String> = registry
-        .describe()
-        .into_iter()
-        .filter(|i| {
-            matches!(i.kind, crate::extensions::ExtensionKind::Adapter | crate::extensions::ExtensionKind::Detector)
-        })
-        .map(|i| format!("{}\u{0}{}\u{0}{}", i.kind.as_str(), i.id, i.version))
-        .collect();
-    producers.sort();
+    use crate::extensions::ExtensionKind;
+    let producers = extension_keys(registry, |kind| matches!(kind, ExtensionKind::Adapter | ExtensionKind::Detector));
     let mut h = Sha256::new();
     let by = &request.scanned_by;
     for part in [by.name.as_str(), by.version.as_str(), by.spec_version.as_str()]
@@ -374,7 +359,20 @@ fn producers_fingerprint(request: &ScanRequest, registry: &Registry) -> String {
         h.update(part.as_bytes());
     }
     h.update(request.max_file_size_bytes.to_le_bytes());
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::hashing::hex(&h.finalize()[..16])
+}
+
+/// `kind\0id\0version` of every registered extension whose kind `keep` accepts, sorted: what the
+/// fingerprints hash of the registry.
+fn extension_keys(registry: &Registry, keep: impl Fn(crate::extensions::ExtensionKind) -> bool) -> Vec<String> {
+    let mut keys: Vec<String> = registry
+        .describe()
+        .into_iter()
+        .filter(|i| keep(i.kind))
+        .map(|i| format!("{}\u{0}{}\u{0}{}", i.kind.as_str(), i.id, i.version))
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// Starts loading what counting tokens needs (about 20 ms of tables) on another thread, when the
@@ -491,16 +489,14 @@ pub fn scan_walked(
     let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files);
     let fingerprint = format!("{producers}:{}", index_fingerprint(&index));
     let same_index = prior_fingerprint.as_deref() == Some(fingerprint.as_str());
-    let detectors: Vec<(String, bool)> =
-        registry.detectors().iter().map(|d| (d.info().id, d.depends_on_index())).collect();
     // A cached node whose stored detector output may be stale is read again.
     let stale: Vec<usize> = entries
         .iter()
         .enumerate()
         .filter(|(_, e)| {
-            e.cached_detections
-                .as_ref()
-                .is_some_and(|det| detectors.iter().any(|(id, dep)| !det.contains_key(id) || (*dep && !same_index)))
+            e.cached_detections.as_ref().is_some_and(|det| {
+                plan.ids.iter().enumerate().any(|(i, id)| !det.contains_key(id) || (plan.depends(i) && !same_index))
+            })
         })
         .map(|(i, _)| i)
         .collect();
@@ -567,7 +563,7 @@ pub fn scan_walked(
     let mut flattened = Vec::new();
     for e in &mut entries {
         let det = e.cached_detections.as_mut().expect("every entry has detections now");
-        for (id, _) in &detectors {
+        for id in &plan.ids {
             match (hollow, det.get_mut(id)) {
                 // Taken, not appended: the node's buffer is freed now, not with the entry.
                 (true, Some(links)) => flattened.extend(std::mem::take(links)),
@@ -587,7 +583,7 @@ pub fn scan_walked(
         ))
     });
     merge_duplicate_links(&mut links);
-    let mut nodes: Vec<Node> = if request.keep_cache_nodes {
+    let mut nodes: Vec<Node> = if !hollow {
         entries.iter().map(|e| e.node.clone()).collect()
     } else {
         entries
@@ -657,7 +653,7 @@ pub fn scan_walked(
         input_fingerprint: None,
         reused_all,
         delta,
-        hollow: !request.keep_cache_nodes,
+        hollow,
     };
 
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
@@ -773,6 +769,11 @@ impl DetectPlan {
         plan
     }
 
+    /// Whether the detector at `i` depends on the index (everything not run early).
+    fn depends(&self, i: usize) -> bool {
+        !self.early.contains(&i)
+    }
+
     /// Runs the early detectors and the `prepare` half of the splitting ones on one body.
     fn detect_early(&self, registry: &Registry, ctx: &DetectContext<'_>) -> EarlyDetections {
         let detectors = registry.detectors();
@@ -793,12 +794,14 @@ impl DetectPlan {
         }
         let detectors = registry.detectors();
         entries.par_iter_mut().filter(|e| e.cached_detections.is_none()).for_each(|e| {
-            // Every prepared detector gets a (possibly empty) entry: the cache must show it ran.
+            let mut prepared = std::mem::take(&mut e.prepared);
+            // Every prepared detector gets an entry, empty when `prepare` kept nothing: the cache
+            // must show it ran.
             for &i in &self.prepared {
-                e.early.insert(self.ids[i].clone(), Vec::new());
-            }
-            for (i, prepared) in std::mem::take(&mut e.prepared) {
-                let mut links = detectors[i].complete(&e.node, prepared, index);
+                let mut links = match prepared.iter().position(|(j, _)| *j == i) {
+                    Some(at) => detectors[i].complete(&e.node, prepared.swap_remove(at).1, index),
+                    None => Vec::new(),
+                };
                 tag_links(&mut links, &self.ids[i]);
                 e.early.insert(self.ids[i].clone(), links);
             }

@@ -95,6 +95,17 @@ impl Rule for Unresolved {
     }
 }
 
+/// The Markdown adapter and `detector`, with the `unresolved` rule when `with_rule`.
+fn md_registry(detector: Arc<dyn Detector>, with_rule: bool) -> Registry {
+    let mut registry = Registry::new();
+    registry.add_adapter(Arc::new(MdAdapter)).expect("add");
+    registry.add_detector(detector).expect("add");
+    if with_rule {
+        registry.add_rule(Arc::new(Unresolved)).expect("add");
+    }
+    registry
+}
+
 fn request() -> ScanRequest {
     ScanRequest {
         roots: vec![".".into()],
@@ -131,10 +142,7 @@ fn empty_registry_boots_and_returns_a_zero_filled_result() {
 
 #[test]
 fn pipeline_classifies_detects_resolves_and_evaluates() {
-    let mut registry = Registry::new();
-    registry.add_adapter(Arc::new(MdAdapter)).expect("add");
-    registry.add_detector(Arc::new(Wiki)).expect("add");
-    registry.add_rule(Arc::new(Unresolved)).expect("add");
+    let registry = md_registry(Arc::new(Wiki), true);
     let recorder = Recorder::default();
     let deps = ScanDeps { fs: &files(), registry: &registry, clock: &FixedClock, progress: &recorder };
     let result = run_scan(&deps, &request()).expect("scan");
@@ -197,10 +205,7 @@ impl FilesystemPort for CountingFs {
 
 #[test]
 fn bodies_over_the_held_budget_are_read_again_for_detection_with_the_same_result() {
-    let mut registry = Registry::new();
-    registry.add_adapter(Arc::new(MdAdapter)).expect("add");
-    registry.add_detector(Arc::new(Wiki)).expect("add");
-    registry.add_rule(Arc::new(Unresolved)).expect("add");
+    let registry = md_registry(Arc::new(Wiki), true);
     let mut m = files().0;
     for i in 0..150 {
         let body = format!("---\nname: n{i}\n---\r\n\r\nLine two links [[n{}]] and [[alpha]].\r\n", (i + 7) % 150);
@@ -254,12 +259,7 @@ impl FilesystemPort for StampedFs {
 #[test]
 fn a_cache_from_another_detector_version_is_not_reused() {
     use sm_kernel::scan_orchestrator::run_scan_with_cache;
-    let registry_with = |detector: VersionedWiki| {
-        let mut registry = Registry::new();
-        registry.add_adapter(Arc::new(MdAdapter)).expect("add");
-        registry.add_detector(Arc::new(detector)).expect("add");
-        registry
-    };
+    let registry_with = |detector: VersionedWiki| md_registry(Arc::new(detector), false);
     let fs = StampedFs(CountingFs(files(), Default::default()));
     let reads = || fs.0.1.load(std::sync::atomic::Ordering::Relaxed);
     let scan = |registry: &Registry, prior| {
@@ -357,9 +357,7 @@ fn a_detector_that_prepares_never_needs_a_body_again() {
         );
     }
     let scan = |split: bool, budget: u64| {
-        let mut registry = Registry::new();
-        registry.add_adapter(Arc::new(MdAdapter)).expect("add");
-        registry.add_detector(Arc::new(ResolvingWiki { split })).expect("add");
+        let registry = md_registry(Arc::new(ResolvingWiki { split }), false);
         let fs = CountingFs(MemFs(m.clone()), Default::default());
         let deps = ScanDeps { fs: &fs, registry: &registry, clock: &FixedClock, progress: &SilentProgress };
         let result = run_scan(&deps, &ScanRequest { held_body_bytes: budget, ..request() }).expect("scan");

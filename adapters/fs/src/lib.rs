@@ -93,12 +93,7 @@ impl FilesystemPort for LocalFilesystem {
                 let Ok(meta) = entry.metadata() else {
                     return WalkState::Continue;
                 };
-                let mtime_ms = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_millis() as i64);
-                let file = WalkedFile { path: to_posix(rel), size: meta.len(), mtime_ms };
+                let file = WalkedFile { path: to_posix(rel), size: meta.len(), mtime_ms: mtime_ms(&meta) };
                 found.lock().expect("walker mutex is never poisoned: pushes cannot panic").push(file);
                 WalkState::Continue
             })
@@ -139,12 +134,7 @@ impl FilesystemPort for LocalFilesystem {
         let io = |message: String| FsError::Io { path: path.to_owned(), message };
         match std::fs::metadata(self.resolve(root).join(path)) {
             Ok(meta) if meta.is_file() => {
-                let mtime_ms = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_millis() as i64);
-                Ok(Some(WalkedFile { path: path.to_owned(), size: meta.len(), mtime_ms }))
+                Ok(Some(WalkedFile { path: path.to_owned(), size: meta.len(), mtime_ms: mtime_ms(&meta) }))
             }
             Ok(_) => Err(io("not a regular file".into())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -204,6 +194,11 @@ fn build_matcher(root: &Path, patterns: &[String]) -> Result<Gitignore, FsError>
     builder.build().map_err(|e| FsError::BadPattern { pattern: patterns.join(", "), message: e.to_string() })
 }
 
+/// Modification time in ms since the epoch; 0 when the platform cannot tell (never reused then).
+fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as i64)
+}
+
 fn to_posix(rel: &Path) -> String {
     let text = rel.to_string_lossy();
     if std::path::MAIN_SEPARATOR == '/' { text.into_owned() } else { text.replace(std::path::MAIN_SEPARATOR, "/") }
@@ -241,6 +236,24 @@ mod tests {
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, vec![".claude/skills/a/SKILL.md", ".gitignore", ".skillmapignore", "notes/b.md"]);
         assert_eq!(fs.read(".", "notes/b.md").expect("read"), b"x");
+    }
+
+    #[test]
+    fn stat_and_relative_paths_answer_what_a_watch_reports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "notes/a.md", "abc");
+        let fs = LocalFilesystem::new(dir.path());
+        let walked = fs.walk(".", &WalkOptions::default()).expect("walk");
+        let stat = fs.stat(".", "notes/a.md").expect("stat").expect("a file");
+        assert_eq!(stat, walked[0], "the same entry the walk gives");
+        assert_eq!(fs.stat(".", "notes/gone.md").expect("stat"), None, "nothing there");
+        assert!(fs.stat(".", "notes").is_err(), "a directory is not a walk entry");
+        let reported = dir.path().join("notes/a.md");
+        assert_eq!(fs.relative_path(".", &reported.to_string_lossy()), Some("notes/a.md".to_owned()));
+        assert_eq!(fs.relative_path(".", "/elsewhere/a.md"), None);
+        let mut buf = b"left over".to_vec();
+        fs.read_into(".", "notes/a.md", &mut buf).expect("read");
+        assert_eq!(buf, b"abc", "the buffer is cleared first");
     }
 
     #[test]

@@ -178,7 +178,8 @@ impl StoragePort for SqliteStorage {
         for r in renames {
             rekey_node(&tx, &r.from, &r.to)?;
         }
-        match cache.and_then(|c| c.delta.as_ref().map(|d| (c, d))) {
+        let delta = cache.and_then(|c| c.delta.as_ref());
+        match cache.zip(delta) {
             // In place: only changed node and cache rows, and the links of the files read (a
             // node's links come from its own file); issues (whole-graph results that refer to
             // links by position) are rewritten.
@@ -215,11 +216,11 @@ impl StoragePort for SqliteStorage {
                 })?;
             }
         }
-        if cache.and_then(|c| c.delta.as_ref()).is_none() {
+        if delta.is_none() {
             write_links(&tx, &result.links)?;
         }
         write_meta(&tx, result)?;
-        if !cache.and_then(|c| c.delta.as_ref()).is_some_and(|d| d.issues_unchanged) {
+        if !delta.is_some_and(|d| d.issues_unchanged) {
             write_issues(&tx, &result.issues)?;
         }
         if let Some(cache) = cache {
@@ -601,9 +602,9 @@ fn write_nodes<'a>(
     Ok(())
 }
 
-/// Runs `fill` (which writes every row of `table`, emptied first) with the table's secondary indexes dropped, then
-/// builds them again: SQLite builds an index over existing rows from one sort, far cheaper than
-/// inserting every row into every index.
+/// Runs `fill` (which writes every row of `table`, emptied first) with the table's secondary
+/// indexes dropped, then builds them again: SQLite builds an index over existing rows from one
+/// sort, far cheaper than inserting every row into every index.
 fn without_indexes(
     tx: &rusqlite::Transaction<'_>,
     table: &str,

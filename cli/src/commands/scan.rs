@@ -464,8 +464,6 @@ fn load_cache(db: &Path, out: &Output) -> Result<Option<sm_kernel::scan_cache::S
     Ok(cache)
 }
 
-/// Compares with the stored scan: appends `auto-rename-*` and `orphan` issues (and orphans for
-/// stranded state) to `result`; returns the renames whose state should move.
 /// Renames and orphans start from a node that vanished. When the scan started from the stored
 /// scan's cache (it has a delta) and no node of it vanished, there is nothing to match; rows of
 /// `state_*` that point at no node are still checked.
@@ -473,6 +471,9 @@ fn may_have_vanished(cache: &ScanCache) -> bool {
     cache.delta.as_ref().is_none_or(|d| !d.vanished.is_empty())
 }
 
+/// Compares with the stored scan: appends `auto-rename-*` and `orphan` issues (and orphans for
+/// stranded state) to `result`; returns the renames whose state should move. The stored
+/// fingerprints are read only when `anything_vanished`.
 fn track_renames(
     storage: &dyn sm_kernel::ports::StoragePort,
     result: &mut ScanResult,
