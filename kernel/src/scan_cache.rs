@@ -20,9 +20,9 @@ pub struct PersistDelta {
     pub cache_written: BTreeSet<String>,
     /// Nodes of the prior cache that are nodes no more (deleted, renamed, now ignored).
     pub vanished: BTreeSet<String>,
-    /// Set by the caller when it knows the stored issues equal the result's (a watch batch that
-    /// changed none): they are not rewritten.
-    pub issues_unchanged: bool,
+    /// Set by the caller when it knows the stored issues, in stored order (a watch batch keeps
+    /// the last one's): persistence then writes only the rows that differ from the result's.
+    pub stored_issues: Option<Vec<crate::model::Issue>>,
 }
 
 /// Everything about one node that lets the next scan skip reading its file.

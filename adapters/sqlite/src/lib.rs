@@ -193,8 +193,12 @@ impl StoragePort for SqliteStorage {
                      DELETE FROM scan_meta;",
                 )
                 .map_err(db_err)?;
-                if !delta.issues_unchanged {
-                    tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
+                match &delta.stored_issues {
+                    Some(stored) => update_issues(&tx, stored, &result.issues)?,
+                    None => {
+                        tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
+                        write_issues(&tx, &result.issues)?;
+                    }
                 }
                 let mut stale = tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?;
                 for path in &delta.cache_written {
@@ -220,7 +224,7 @@ impl StoragePort for SqliteStorage {
             write_links(&tx, &result.links)?;
         }
         write_meta(&tx, result)?;
-        if !delta.is_some_and(|d| d.issues_unchanged) {
+        if delta.is_none() {
             write_issues(&tx, &result.issues)?;
         }
         if let Some(cache) = cache {
@@ -675,19 +679,69 @@ fn insert_issues(tx: &rusqlite::Transaction<'_>, issues: &[Issue]) -> Result<(),
         )
         .map_err(db_err)?;
     for i in issues {
-        stmt.execute(params![
-            i.rule_id,
-            i.severity.as_str(),
-            to_json(&i.node_ids),
-            i.link_indices.as_ref().map(to_json),
-            i.message,
-            i.detail,
-            i.fix.as_ref().map(to_json),
-            i.data.as_ref().map(to_json),
-        ])
-        .map_err(db_err)?;
+        let [c1, c2, c3, c4, c5, c6, c7, c8] = issue_columns(i);
+        stmt.execute(params![c1, c2, c3, c4, c5, c6, c7, c8]).map_err(db_err)?;
     }
     Ok(())
+}
+
+/// An issue's columns, in `scan_issues` order after `id`.
+fn issue_columns(i: &Issue) -> [rusqlite::types::Value; 8] {
+    use rusqlite::types::Value;
+    let text = |s: &str| Value::Text(s.to_owned());
+    let opt = |s: Option<String>| s.map_or(Value::Null, Value::Text);
+    [
+        text(&i.rule_id),
+        text(i.severity.as_str()),
+        Value::Text(to_json(&i.node_ids)),
+        opt(i.link_indices.as_ref().map(to_json)),
+        text(&i.message),
+        opt(i.detail.clone()),
+        opt(i.fix.as_ref().map(to_json)),
+        opt(i.data.as_ref().map(to_json)),
+    ]
+}
+
+/// Brings the stored issues from `stored` (the rows as they are, in id order) to `issues`,
+/// touching only the rows between the longest common head and tail. Row ids stay in result
+/// order, which is the order they are read back in.
+fn update_issues(tx: &rusqlite::Transaction<'_>, stored: &[Issue], issues: &[Issue]) -> Result<(), StorageError> {
+    let ids: Vec<i64> = {
+        let mut stmt = tx.prepare_cached("SELECT id FROM scan_issues ORDER BY id").map_err(db_err)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)?
+    };
+    if ids.len() != stored.len() {
+        // Not the rows the caller knew: rewrite them all.
+        tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
+        return write_issues(tx, issues);
+    }
+    let head = stored.iter().zip(issues).take_while(|(a, b)| a == b).count();
+    let tail = stored[head..].iter().rev().zip(issues[head..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let (old_end, new_end) = (stored.len() - tail, issues.len() - tail);
+    if new_end - head > old_end - head && tail > 0 {
+        // The extra rows would need ids between two kept ones: rewrite from the first difference.
+        tx.execute("DELETE FROM scan_issues WHERE id >= ?1", [ids[head]]).map_err(db_err)?;
+        return insert_issues(tx, &issues[head..]);
+    }
+    let replaced = (old_end - head).min(new_end - head);
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE scan_issues SET rule_id = ?2, severity = ?3, node_ids_json = ?4, link_indices_json = ?5,
+                message = ?6, detail = ?7, fix_json = ?8, data_json = ?9
+             WHERE id = ?1",
+        )
+        .map_err(db_err)?;
+    for (id, i) in ids[head..head + replaced].iter().zip(&issues[head..head + replaced]) {
+        let [c2, c3, c4, c5, c6, c7, c8, c9] = issue_columns(i);
+        update.execute(params![id, c2, c3, c4, c5, c6, c7, c8, c9]).map_err(db_err)?;
+    }
+    let mut delete = tx.prepare_cached("DELETE FROM scan_issues WHERE id = ?1").map_err(db_err)?;
+    for id in &ids[head + replaced..old_end] {
+        delete.execute([id]).map_err(db_err)?;
+    }
+    // Only when nothing follows (tail is 0): new rows go last.
+    insert_issues(tx, &issues[head + replaced..new_end])
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StorageError> {

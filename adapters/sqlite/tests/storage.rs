@@ -213,3 +213,67 @@ fn a_file_that_is_not_a_database_is_a_clear_error() {
     }
     assert!(std::fs::read_to_string(&path).expect("read").starts_with("this is not sqlite"), "file left as it was");
 }
+
+/// A watch batch hands persistence the issues it stored last; only rows that differ are written,
+/// and the stored issues read back equal the new ones, in order, whatever the change's shape.
+#[test]
+fn issues_are_updated_in_place_from_the_known_stored_ones() {
+    use sm_kernel::scan_cache::{PersistDelta, ScanCache};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");
+    storage.migrate().expect("migrate");
+    let base = scan(100);
+    let issue = |i: usize, text: &str| Issue::new("broken-ref", Severity::Info, &base.nodes[i].path, text.to_owned());
+    let old = base.issues.clone();
+    let mut shapes: Vec<(&str, Vec<Issue>)> = Vec::new();
+    let mut one_changed = old.clone();
+    one_changed[4] = issue(4, "changed");
+    shapes.push(("one changed in the middle", one_changed));
+    let mut inserted = old.clone();
+    inserted.insert(3, issue(3, "inserted"));
+    shapes.push(("one inserted in the middle", inserted));
+    let mut removed = old.clone();
+    removed.remove(6);
+    shapes.push(("one removed in the middle", removed));
+    let mut appended = old.clone();
+    appended.extend([issue(1, "a"), issue(2, "b")]);
+    shapes.push(("two appended", appended));
+    shapes.push(("last removed", old[..old.len() - 1].to_vec()));
+    shapes.push(("all gone", Vec::new()));
+    shapes.push(("unchanged", old.clone()));
+    let mut replaced_tail = old[..5].to_vec();
+    replaced_tail.extend((0..9).map(|i| issue(i, "tail")));
+    shapes.push(("tail replaced by a longer one", replaced_tail));
+    let db = dir.path().join("x.db");
+    let first_id = || {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.query_row("SELECT MIN(id) FROM scan_issues", [], |r| r.get::<_, Option<i64>>(0)).expect("query")
+    };
+    for (shape, issues) in shapes {
+        storage.persist_scan(&base).expect("full persist");
+        let id_before = first_id();
+        let mut next = base.clone();
+        next.issues = issues.clone();
+        let cache = ScanCache {
+            nodes: Default::default(),
+            index_fingerprint: None,
+            input_fingerprint: None,
+            reused_all: false,
+            delta: Some(PersistDelta { stored_issues: Some(old.clone()), ..PersistDelta::default() }),
+            hollow: false,
+        };
+        storage.persist_scan_with_renames(&next, &[], Some(&cache)).expect("incremental persist");
+        let loaded = storage.load_scan().expect("load").expect("scan");
+        assert_eq!(loaded.issues, issues, "{shape}");
+        if issues.first() == old.first() {
+            // A rewrite would have given every row a new id.
+            assert_eq!(first_id(), id_before, "{shape}: rows before the first difference stay");
+        }
+        // Told the wrong stored issues (a count that does not match), persistence rewrites them all.
+        let mut wrong = cache.clone();
+        wrong.delta.as_mut().expect("delta").stored_issues = Some(old[..3].to_vec());
+        next.issues = old.clone();
+        storage.persist_scan_with_renames(&next, &[], Some(&wrong)).expect("incremental persist");
+        assert_eq!(storage.load_scan().expect("load").expect("scan").issues, old, "{shape}: rewritten");
+    }
+}

@@ -352,7 +352,7 @@ pub fn scan_and_persist_keeping(
         Vec::new()
     };
     if let Some(delta) = cache.delta.as_mut() {
-        delta.issues_unchanged = stored_issues.as_ref() == Some(&result.issues);
+        delta.stored_issues = stored_issues;
     }
     if cache.reused_all && renames.is_empty() {
         // Nothing about the files changed: only the issues (renames are reported once) and the
