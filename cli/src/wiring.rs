@@ -1,11 +1,11 @@
 //! The composition root: the only code that names adapter crates.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sm_adapter_fs::LocalFilesystem;
 use sm_adapter_sqlite::SqliteStorage;
-use sm_kernel::ports::{Clock, StoragePort};
+use sm_kernel::ports::{Clock, StorageAdminPort, StoragePort};
 use sm_kernel::registry::{KindFilter, Registry};
 
 use crate::output::CliError;
@@ -48,6 +48,56 @@ pub fn open_storage(path: &Path) -> Result<Box<dyn StoragePort>, CliError> {
     let mut storage = SqliteStorage::open(path).map_err(|e| storage_error(path, &e))?;
     storage.migrate().map_err(|e| storage_error(path, &e))?;
     Ok(Box::new(storage))
+}
+
+/// A database connection a long-running command (`sm watch`) holds across its runs, handed out
+/// only while the file at its path is the one it opened: a database replaced or deleted meanwhile
+/// (`sm db restore`, `rm`) is opened again.
+pub struct HeldStorage {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+    storage: Box<dyn StorageAdminPort>,
+}
+
+impl HeldStorage {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, CliError> {
+        let mut storage = SqliteStorage::open(path).map_err(|e| storage_error(path, &e))?;
+        storage.migrate().map_err(|e| storage_error(path, &e))?;
+        Ok(Self { path: path.to_owned(), identity: file_identity(path), storage: Box::new(storage) })
+    }
+
+    /// Opens the database at `path` when it exists and needs no migration: holding it then
+    /// changes nothing on disk. `None` otherwise.
+    pub fn open_current(path: &Path) -> Result<Option<Self>, CliError> {
+        let Some(storage) = SqliteStorage::open_existing(path).map_err(|e| storage_error(path, &e))? else {
+            return Ok(None);
+        };
+        let version = storage.schema_version().map_err(|e| storage_error(path, &e))?;
+        Ok((version == latest_schema_version()).then(|| Self {
+            path: path.to_owned(),
+            identity: file_identity(path),
+            storage: Box::new(storage),
+        }))
+    }
+
+    /// The connection, when the database at `path` is still the one it opened.
+    pub fn get(&mut self, path: &Path) -> Option<&mut dyn StorageAdminPort> {
+        let current = self.path == path && self.identity.is_some() && file_identity(path) == self.identity;
+        if current { Some(self.storage.as_mut()) } else { None }
+    }
+}
+
+/// A file's device and inode; `None` where the platform does not tell (then nothing is held).
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_path: &Path) -> Option<(u64, u64)> {
+    None
 }
 
 /// Opens an existing database without creating it; `None` when it does not exist.
@@ -124,6 +174,24 @@ pub fn plugin_dirs(ctx: &ScopeContext, global: &GlobalArgs) -> Vec<String> {
 
 /// Plugin toggles: settings `plugins.<id>.enabled`, overridden by the database (`sm plugins enable`).
 pub fn plugin_toggles(settings: &Settings, db: &Path) -> Result<std::collections::BTreeMap<String, bool>, CliError> {
+    match open_admin(db)? {
+        Some(storage) => plugin_toggles_in(settings, storage.as_ref(), db),
+        None => Ok(settings_toggles(settings)),
+    }
+}
+
+/// [`plugin_toggles`] through an open database.
+fn plugin_toggles_in(
+    settings: &Settings,
+    storage: &dyn StorageAdminPort,
+    db: &Path,
+) -> Result<std::collections::BTreeMap<String, bool>, CliError> {
+    let mut toggles = settings_toggles(settings);
+    toggles.extend(storage.plugin_toggles().map_err(|e| storage_error(db, &e))?);
+    Ok(toggles)
+}
+
+fn settings_toggles(settings: &Settings) -> std::collections::BTreeMap<String, bool> {
     let mut toggles = std::collections::BTreeMap::new();
     if let Some(map) = settings.get("plugins").and_then(|v| v.as_object()) {
         for (id, cfg) in map {
@@ -132,10 +200,36 @@ pub fn plugin_toggles(settings: &Settings, db: &Path) -> Result<std::collections
             }
         }
     }
-    if let Some(storage) = open_admin(db)? {
-        toggles.extend(storage.plugin_toggles().map_err(|e| storage_error(db, &e))?);
-    }
-    Ok(toggles)
+    toggles
+}
+
+/// What a registry is built from: the settings, the plugin toggles and the plugin directories'
+/// entries (their modification times). A long-running command (`sm watch`) builds its registry
+/// again only when these change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryInputs {
+    settings: String,
+    toggles: std::collections::BTreeMap<String, bool>,
+    plugin_dirs: Vec<Option<SystemTime>>,
+    writable: bool,
+}
+
+/// [`RegistryInputs`] now, reading the toggles through `storage` (the database at `db`).
+pub fn registry_inputs(
+    ctx: &ScopeContext,
+    global: &GlobalArgs,
+    settings: &Settings,
+    writable: bool,
+    storage: &dyn StorageAdminPort,
+    db: &Path,
+) -> Result<RegistryInputs, CliError> {
+    let dirs = plugin_dirs(ctx, global);
+    Ok(RegistryInputs {
+        settings: settings.digest(),
+        toggles: plugin_toggles_in(settings, storage, db)?,
+        plugin_dirs: dirs.iter().map(|d| std::fs::metadata(d).and_then(|m| m.modified()).ok()).collect(),
+        writable,
+    })
 }
 
 /// Loads plugins (unless `--no-plugins`) and builds the registry: plugin adapters are consulted
@@ -150,15 +244,37 @@ pub fn extensions(
     settings: &Settings,
     writable: bool,
 ) -> Result<Extensions, CliError> {
-    let builtins = registry();
     if global.no_plugins {
-        return Ok(Extensions { registry: builtins, plugins: Vec::new() });
+        return Ok(Extensions { registry: registry(), plugins: Vec::new() });
     }
+    let db = global.db.clone().unwrap_or_else(|| ctx.default_db());
+    extensions_with(ctx, global, writable, plugin_toggles(settings, &db)?)
+}
+
+/// [`extensions`] from the inputs a caller read already.
+pub fn extensions_from(
+    ctx: &ScopeContext,
+    global: &GlobalArgs,
+    inputs: &RegistryInputs,
+) -> Result<Extensions, CliError> {
+    if global.no_plugins {
+        return Ok(Extensions { registry: registry(), plugins: Vec::new() });
+    }
+    extensions_with(ctx, global, inputs.writable, inputs.toggles.clone())
+}
+
+fn extensions_with(
+    ctx: &ScopeContext,
+    global: &GlobalArgs,
+    writable: bool,
+    enabled: std::collections::BTreeMap<String, bool>,
+) -> Result<Extensions, CliError> {
+    let builtins = registry();
     let db = global.db.clone().unwrap_or_else(|| ctx.default_db());
     let request = PluginLoadRequest {
         search_dirs: plugin_dirs(ctx, global),
         spec_version: sm_kernel::model::SPEC_VERSION.to_owned(),
-        enabled: plugin_toggles(settings, &db)?,
+        enabled,
         storage: Some(std::sync::Arc::new(sm_adapter_sqlite::plugin_storage::SqlitePluginStorage::new(&db, !writable))),
     };
     let reporter: sm_adapter_plugin_loader::Reporter = std::sync::Arc::new(|line: &str| eprintln!("{line}"));

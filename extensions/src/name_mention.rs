@@ -68,9 +68,13 @@ const COMMON_COMPOUNDS: &[&str] = &[
 /// The built-in name mention detector.
 #[derive(Default)]
 pub struct NameMention {
-    /// Lowercase name → target, rebuilt for every scan.
-    names: RwLock<Option<Arc<HashMap<String, String>>>>,
+    /// Lowercase name → target, and the generation of the index it was built from: rebuilt for
+    /// every scan whose index is a new one.
+    names: RwLock<(u64, Option<Names>)>,
 }
+
+/// Lowercase name → the node it names.
+type Names = Arc<HashMap<String, String>>;
 
 impl Detector for NameMention {
     fn info(&self) -> ExtensionInfo {
@@ -82,9 +86,12 @@ impl Detector for NameMention {
     }
 
     fn begin_scan(&self, index: &NodeIndex) {
+        if index.generation() != 0 && self.names.read().is_ok_and(|slot| slot.0 == index.generation()) {
+            return; // the same index as the last scan's (a watch batch that changed no name)
+        }
         let names = build_names(index);
         if let Ok(mut slot) = self.names.write() {
-            *slot = (!names.is_empty()).then(|| Arc::new(names));
+            *slot = (index.generation(), (!names.is_empty()).then(|| Arc::new(names)));
         }
     }
 
@@ -129,7 +136,7 @@ impl Detector for NameMention {
     }
 
     fn complete(&self, node: &Node, prepared: Prepared, _index: &NodeIndex) -> Vec<Link> {
-        let (Ok(words), Some(names)) = (prepared.downcast::<Words>(), self.names.read().ok().and_then(|m| m.clone()))
+        let (Ok(words), Some(names)) = (prepared.downcast::<Words>(), self.names.read().ok().and_then(|m| m.1.clone()))
         else {
             return Vec::new();
         };

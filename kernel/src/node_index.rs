@@ -8,6 +8,8 @@ use crate::normalize::normalize_trigger;
 /// Paths, normalised names and every walked file of a scan, for resolving link targets.
 #[derive(Debug, Default)]
 pub struct NodeIndex {
+    /// Identifies this build (see [`generation`](Self::generation)); 0 for the empty index.
+    generation: u64,
     paths: BTreeMap<String, usize>,
     /// normalised name → node paths (sorted).
     names: BTreeMap<String, Vec<String>>,
@@ -37,7 +39,9 @@ impl NodeIndex {
 
     /// Like [`build`](Self::build), also knowing every walked file path.
     pub fn with_files<'a>(nodes: impl IntoIterator<Item = &'a Node>, files: impl IntoIterator<Item = String>) -> Self {
-        let mut index = Self { files: files.into_iter().collect(), ..Self::default() };
+        static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let generation = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut index = Self { generation, files: files.into_iter().collect(), ..Self::default() };
         for (i, node) in nodes.into_iter().enumerate() {
             index.paths.insert(node.path.clone(), i);
             index.kinds.push(node.kind.clone());
@@ -56,6 +60,14 @@ impl NodeIndex {
             paths.dedup();
         }
         index
+    }
+
+    /// A number unique to this build of an index within the process (0: the empty default
+    /// index). A scan that finds the graph's names and files unchanged keeps its index, and the
+    /// generation with it: a detector that derives tables from the index rebuilds them only when
+    /// the generation changes.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Every walked file, sorted.
@@ -113,6 +125,17 @@ impl NodeIndex {
             return Resolution::Node(p.as_str());
         }
         Resolution::Missing
+    }
+}
+
+/// Equal content, whatever the generation.
+impl PartialEq for NodeIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.paths == other.paths
+            && self.names == other.names
+            && self.files == other.files
+            && self.kinds == other.kinds
+            && self.named == other.named
     }
 }
 

@@ -63,6 +63,9 @@ pub struct ScanCache {
     /// (see `ScanRequest::keep_cache_nodes`). Persisting needs nothing more; a scan refuses a
     /// hollow cache as its prior.
     pub hollow: bool,
+    /// The index the scan resolved against, kept with a cache kept for the next scan (not a hollow
+    /// one): a next scan whose node names, kinds and walked files are the same uses it again.
+    pub index: Option<std::sync::Arc<crate::node_index::NodeIndex>>,
 }
 
 /// A hash of every node path, node name and walked file: detectors that look at the whole graph

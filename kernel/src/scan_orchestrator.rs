@@ -6,6 +6,7 @@
 //! call persist". A malformed file never fails the scan: it becomes an issue in the result.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -243,6 +244,24 @@ impl Walked {
         true
     }
 
+    /// Gives `cache` (one read back from the database) the index of its nodes over this walk's
+    /// files when that is the index it was written with (equal fingerprints): a scan from it then
+    /// keeps that index, as it does a kept cache's. Returns whether it did.
+    pub fn restore_index(&self, cache: &mut ScanCache) -> bool {
+        if cache.hollow || cache.index.is_some() {
+            return cache.index.is_some();
+        }
+        let Some((_, written)) = cache.index_fingerprint.as_deref().and_then(|f| f.split_once(':')) else {
+            return false;
+        };
+        let index = NodeIndex::with_files(cache.nodes.values().map(|c| &c.node), self.all_files.iter().cloned());
+        if index_fingerprint(&index) != written {
+            return false;
+        }
+        cache.index = Some(Arc::new(index));
+        true
+    }
+
     /// A hash of everything a scan's result depends on apart from file contents: the walked paths,
     /// every claimed file's size, mtime and classification, the request, the registered extensions
     /// (id, kind, version) and `settings_digest` (the caller's effective configuration). Two scans
@@ -428,6 +447,7 @@ pub fn scan_walked(
     let prior_len = prior.as_ref().map(|p| p.nodes.len());
     let incremental = prior.is_some();
     let prior_fingerprint = prior.as_ref().and_then(|p| p.index_fingerprint.clone());
+    let prior_index = prior.as_ref().and_then(|p| p.index.clone());
     let prior_nodes = prior.map(|p| p.nodes).unwrap_or_default();
     let reusable = |e: &CachedNode, c: &Candidate| {
         let same_file = e.file_size == c.size && e.file_mtime_ms == c.mtime_ms && c.mtime_ms != 0;
@@ -442,6 +462,8 @@ pub fn scan_walked(
     let mut cached: Vec<Option<CachedNode>> = (0..candidates.len()).map(|_| None).collect();
     // What is left of the prior cache: files that changed, and nodes that may have vanished.
     let mut not_reused: Vec<String> = Vec::new();
+    // What the prior index knew of those nodes, to tell whether it still holds.
+    let mut prior_keys: HashMap<String, IndexKey> = HashMap::new();
     let mut next = by_name.iter().copied().peekable();
     for (path, entry) in prior_nodes {
         while next.peek().is_some_and(|&i| candidates[i].path < path) {
@@ -452,7 +474,12 @@ pub fn scan_walked(
                 cached[i] = Some(entry);
                 next.next();
             }
-            _ => not_reused.push(path),
+            _ => {
+                if prior_index.is_some() {
+                    prior_keys.insert(path.clone(), index_key(&entry.node));
+                }
+                not_reused.push(path);
+            }
         }
     }
     let built: Vec<Result<Entry, Box<Issue>>> = candidates
@@ -485,9 +512,22 @@ pub fn scan_walked(
         }
     }
 
-    // The walked paths move into the index (its file set is sorted), which the fingerprint reads.
-    let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files);
-    let fingerprint = format!("{producers}:{}", index_fingerprint(&index));
+    // The prior index still holds when the same files were walked and every node read again
+    // (the others came unchanged from the cache) keeps its path, kind and names.
+    let kept_index = prior_index.zip(prior_fingerprint.clone()).filter(|(index, _)| {
+        prior_len == Some(entries.len())
+            && all_files.iter().map(String::as_str).eq(index.files())
+            && entries
+                .iter()
+                .filter(|e| e.cached_detections.is_none())
+                .all(|e| prior_keys.get(&e.node.path).is_some_and(|key| *key == index_key(&e.node)))
+    });
+    let (index, fingerprint) = kept_index.unwrap_or_else(|| {
+        // The walked paths move into the index (its file set is sorted), which the fingerprint reads.
+        let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files);
+        let fingerprint = format!("{producers}:{}", index_fingerprint(&index));
+        (Arc::new(index), fingerprint)
+    });
     let same_index = prior_fingerprint.as_deref() == Some(fingerprint.as_str());
     // A cached node whose stored detector output may be stale is read again.
     let stale: Vec<usize> = entries
@@ -654,6 +694,7 @@ pub fn scan_walked(
         reused_all,
         delta,
         hollow,
+        index: (!hollow).then_some(index),
     };
 
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
@@ -690,6 +731,13 @@ pub fn scan_walked(
         stats,
     };
     (result, cache)
+}
+
+/// What a node contributes to the index besides its path: its kind and names.
+type IndexKey = (String, Vec<String>);
+
+fn index_key(node: &Node) -> IndexKey {
+    (node.kind.clone(), crate::node_index::node_names(node))
 }
 
 /// Checks every root before anything is read or written.

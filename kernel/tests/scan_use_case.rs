@@ -371,3 +371,65 @@ fn a_detector_that_prepares_never_needs_a_body_again() {
     let high = split.links.iter().filter(|l| l.confidence == Confidence::High).count();
     assert_eq!((high, split.links.len()), (151, 302), "complete resolved against the whole index");
 }
+
+/// Files that can be edited between scans; an edit bumps the file's mtime.
+#[derive(Default)]
+struct EditableFs(Mutex<BTreeMap<String, (Vec<u8>, i64)>>);
+
+impl EditableFs {
+    fn write(&self, path: &str, text: &str) {
+        let mut files = self.0.lock().expect("lock");
+        let mtime = files.values().map(|(_, m)| *m).max().unwrap_or(0) + 1;
+        files.insert(path.to_owned(), (text.as_bytes().to_vec(), mtime));
+    }
+}
+
+impl FilesystemPort for EditableFs {
+    fn root_status(&self, _root: &str) -> RootStatus {
+        RootStatus::Directory
+    }
+    fn walk(&self, _root: &str, _o: &WalkOptions) -> Result<Vec<WalkedFile>, FsError> {
+        let files = self.0.lock().expect("lock");
+        Ok(files.iter().map(|(p, (b, m))| WalkedFile { path: p.clone(), size: b.len() as u64, mtime_ms: *m }).collect())
+    }
+    fn read(&self, _root: &str, path: &str) -> Result<Vec<u8>, FsError> {
+        let files = self.0.lock().expect("lock");
+        files.get(path).map(|(b, _)| b.clone()).ok_or(FsError::Io { path: path.into(), message: "gone".into() })
+    }
+}
+
+/// A scan that starts from a kept cache keeps its index while no node name, kind or walked file
+/// changed, and builds a new one when one did; either way the result equals a fresh scan's.
+#[test]
+fn a_kept_index_is_used_again_only_while_names_and_files_are_the_same() {
+    use sm_kernel::scan_orchestrator::run_scan_with_cache;
+    let fs = EditableFs::default();
+    fs.write("a.md", "---\nname: alpha\n---\n# A\n");
+    fs.write("b.md", "---\nname: beta\n---\nsee [[alpha]] and [[ghost]]\n");
+    let registry = md_registry(Arc::new(ResolvingWiki { split: true }), true);
+    let deps = ScanDeps { fs: &fs, registry: &registry, clock: &FixedClock, progress: &SilentProgress };
+    let request = ScanRequest { keep_cache_nodes: true, tokens: false, ..request() };
+    let scan = |prior| run_scan_with_cache(&deps, &request, prior).expect("scan");
+    let generation = |cache: &sm_kernel::scan_cache::ScanCache| cache.index.as_ref().expect("kept").generation();
+    let (_, mut cache) = scan(None);
+    let mut confidences = Vec::new();
+    let steps: [(&str, &str, &str, bool); 4] = [
+        ("a body edit", "b.md", "---\nname: beta\n---\nsee [[alpha]], [[ghost]] again\n", true),
+        ("a renamed node", "a.md", "---\nname: alpha2\n---\n# A\n", false),
+        ("a new node", "ghost.md", "---\nname: ghost\n---\n", false),
+        ("another body edit", "a.md", "---\nname: alpha2\n---\n# A, edited\n", true),
+    ];
+    for (step, path, text, kept) in steps {
+        fs.write(path, text);
+        let before = generation(&cache);
+        let (incremental, next) = scan(Some(cache));
+        let (fresh, _) = scan(None);
+        assert_eq!(incremental, fresh, "{step}");
+        assert_eq!(generation(&next) == before, kept, "{step}: index kept?");
+        confidences.push(incremental.links.iter().map(|l| l.confidence).collect::<Vec<_>>());
+        cache = next;
+    }
+    // The renamed node and the new one changed what resolves: a stale index would have missed it.
+    use Confidence::{High, Low};
+    assert_eq!(confidences, [vec![High, Low], vec![Low, Low], vec![Low, High], vec![Low, High]]);
+}

@@ -184,15 +184,33 @@ impl StoragePort for SqliteStorage {
             // node's links come from its own file); issues (whole-graph results that refer to
             // links by position) are rewritten.
             Some((cache, delta)) => {
-                delete_vanished_nodes(&tx, &result.nodes)?;
+                let mut gone = [
+                    tx.prepare_cached("DELETE FROM scan_nodes WHERE path = ?1").map_err(db_err)?,
+                    tx.prepare_cached("DELETE FROM scan_node_cache WHERE path = ?1").map_err(db_err)?,
+                    tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?,
+                ];
+                for path in &delta.vanished {
+                    for stmt in &mut gone {
+                        stmt.execute([path]).map_err(db_err)?;
+                    }
+                }
                 let nodes: Vec<&Node> = result.nodes.iter().filter(|n| delta.nodes_written.contains(&n.path)).collect();
                 let cache_rows = cache.nodes.iter().filter(|(path, _)| delta.cache_written.contains(*path)).collect();
                 write_nodes_and_cache(&tx, cache_rows, || write_nodes(&tx, nodes, result.scanned_at))?;
-                tx.execute_batch(
-                    "DELETE FROM scan_links WHERE source_path NOT IN (SELECT path FROM scan_nodes);
-                     DELETE FROM scan_meta;",
-                )
-                .map_err(db_err)?;
+                // Rows the prior cache did not know of (a node stored without its cache row) are
+                // not in `vanished`: when the counts say the store holds more than the result,
+                // every stored path is checked.
+                let count = |table: &str| -> Result<usize, StorageError> {
+                    let n: i64 =
+                        tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(db_err)?;
+                    Ok(n as usize)
+                };
+                if count("scan_nodes")? != result.nodes.len() || count("scan_node_cache")? != cache.nodes.len() {
+                    delete_vanished_nodes(&tx, &result.nodes)?;
+                    tx.execute_batch("DELETE FROM scan_links WHERE source_path NOT IN (SELECT path FROM scan_nodes);")
+                        .map_err(db_err)?;
+                }
+                tx.execute_batch("DELETE FROM scan_meta;").map_err(db_err)?;
                 match &delta.stored_issues {
                     Some(stored) => update_issues(&tx, stored, &result.issues)?,
                     None => {
@@ -338,6 +356,7 @@ impl StoragePort for SqliteStorage {
             delta: None,
             hollow: false,
             reused_all: false,
+            index: None,
         };
         for row in rows {
             let (path, size, mtime, start, det, issues) = row.map_err(db_err)?;

@@ -261,6 +261,7 @@ fn issues_are_updated_in_place_from_the_known_stored_ones() {
             reused_all: false,
             delta: Some(PersistDelta { stored_issues: Some(old.clone()), ..PersistDelta::default() }),
             hollow: false,
+            index: None,
         };
         storage.persist_scan_with_renames(&next, &[], Some(&cache)).expect("incremental persist");
         let loaded = storage.load_scan().expect("load").expect("scan");
@@ -275,5 +276,73 @@ fn issues_are_updated_in_place_from_the_known_stored_ones() {
         next.issues = old.clone();
         storage.persist_scan_with_renames(&next, &[], Some(&wrong)).expect("incremental persist");
         assert_eq!(storage.load_scan().expect("load").expect("scan").issues, old, "{shape}: rewritten");
+    }
+}
+
+fn cache_of(
+    result: &ScanResult,
+    delta: Option<sm_kernel::scan_cache::PersistDelta>,
+) -> sm_kernel::scan_cache::ScanCache {
+    use sm_kernel::scan_cache::{CachedNode, ScanCache};
+    let nodes = result
+        .nodes
+        .iter()
+        .map(|n| {
+            let cached = CachedNode {
+                node: n.clone(),
+                file_size: 1,
+                file_mtime_ms: 1,
+                body_start_line: 1,
+                detections: Default::default(),
+                encoded_detections: None,
+                file_issues: Vec::new(),
+            };
+            (n.path.clone(), cached)
+        })
+        .collect();
+    ScanCache {
+        nodes,
+        index_fingerprint: None,
+        input_fingerprint: None,
+        reused_all: false,
+        delta,
+        hollow: false,
+        index: None,
+    }
+}
+
+/// An incremental persist deletes the nodes the scan says vanished by path; a stored node the
+/// prior cache did not know of (its cache row lost) is found by the row counts and deleted too,
+/// with its links and cache row.
+#[test]
+fn an_incremental_persist_deletes_vanished_nodes_and_ones_the_cache_did_not_know() {
+    use sm_kernel::scan_cache::PersistDelta;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("x.db");
+    let mut storage = SqliteStorage::open(&db).expect("open");
+    storage.migrate().expect("migrate");
+    let full = scan(30);
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let rows = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).expect("count")
+    };
+    for unknown in [false, true] {
+        storage.persist_scan_with_renames(&full, &[], Some(&cache_of(&full, None))).expect("full persist");
+        let (first, second) = (full.nodes[3].path.clone(), full.nodes[7].path.clone());
+        if unknown {
+            conn.execute("DELETE FROM scan_node_cache WHERE path = ?1", [&second]).expect("lose a cache row");
+        }
+        let mut next = full.clone();
+        next.nodes.retain(|n| n.path != first && n.path != second);
+        next.links.retain(|l| l.source != first && l.source != second);
+        next.issues.clear();
+        // The scan knows only the first one vanished when the second had no cache row.
+        let vanished = if unknown { [first.clone()].into() } else { [first.clone(), second.clone()].into() };
+        let delta = PersistDelta { vanished, ..PersistDelta::default() };
+        storage.persist_scan_with_renames(&next, &[], Some(&cache_of(&next, Some(delta)))).expect("incremental");
+        let loaded = storage.load_scan().expect("load").expect("scan");
+        assert_eq!(loaded.nodes, next.nodes, "unknown: {unknown}");
+        assert_eq!(loaded.links, next.links, "unknown: {unknown}");
+        assert_eq!(rows("scan_node_cache"), 28, "unknown: {unknown}");
     }
 }

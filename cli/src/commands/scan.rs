@@ -1,10 +1,12 @@
 //! `sm scan [ROOTS...]`
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sm_kernel::model::{SPEC_VERSION, ScanResult, ScannedBy, Scope, Severity};
-use sm_kernel::ports::WalkOptions;
+use sm_kernel::ports::{StoragePort, WalkOptions};
+use sm_kernel::registry::Registry;
 use sm_kernel::scan_cache::ScanCache;
 use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, Walked, scan_walked, validate_roots, walk_roots};
 
@@ -180,6 +182,10 @@ pub struct KeptCache {
     changed: Option<Vec<String>>,
     /// The issues the last scan stored, trusted with `cache`.
     issues: Option<Vec<sm_kernel::model::Issue>>,
+    /// A connection held across scans ([`hold_storage`](Self::hold_storage)), and the registry
+    /// with what it was built from: both are set up once instead of for every scan.
+    held: Option<wiring::HeldStorage>,
+    registry: Option<(wiring::RegistryInputs, Arc<Registry>)>,
 }
 
 impl KeptCache {
@@ -210,6 +216,9 @@ impl KeptCache {
         }
         drop(storage);
         self.cache = load_cache(db, out)?;
+        if let (Some(cache), Some(walked)) = (self.cache.as_mut(), &self.walked) {
+            walked.restore_index(cache);
+        }
         self.scanned_at = result.scanned_at;
         self.issues = Some(result.issues.clone());
         Ok(())
@@ -229,9 +238,51 @@ impl KeptCache {
 
     fn take_if_current(&mut self, db: &Path) -> Result<Option<ScanCache>, CliError> {
         let Some(cache) = self.cache.take() else { return Ok(None) };
-        let Some(storage) = wiring::open_existing_storage(db)? else { return Ok(None) };
-        let stored = storage.stored_scan_time().map_err(|e| wiring::storage_error(db, &e))?;
+        let stored = match self.held.as_mut().and_then(|h| h.get(db)) {
+            Some(storage) => storage.stored_scan_time(),
+            None => match wiring::open_existing_storage(db)? {
+                Some(storage) => storage.stored_scan_time(),
+                None => return Ok(None),
+            },
+        };
+        let stored = stored.map_err(|e| wiring::storage_error(db, &e))?;
         Ok((stored == Some(self.scanned_at)).then_some(cache))
+    }
+
+    /// Holds a connection to the database at `db` for the scans to come: they neither open it
+    /// again nor build their registry again while its inputs stay the same. With `create: false`,
+    /// only a database that exists and needs no migration is held (nothing on disk changes).
+    pub fn hold_storage(&mut self, db: &Path, create: bool) -> Result<(), CliError> {
+        if self.held.as_mut().is_some_and(|h| h.get(db).is_some()) {
+            return Ok(());
+        }
+        self.held = if create { Some(wiring::HeldStorage::open(db)?) } else { wiring::HeldStorage::open_current(db)? };
+        Ok(())
+    }
+
+    /// The registry for a scan: the kept one while the settings, plugin toggles and plugin
+    /// directories are those it was built from (only with a held connection to read the toggles
+    /// through), else a new one.
+    fn registry(
+        &mut self,
+        ctx: &ScopeContext,
+        global: &GlobalArgs,
+        settings: &Settings,
+        plan: &ScanPlan,
+    ) -> Result<Arc<Registry>, CliError> {
+        let writable = !plan.dry_run;
+        let Some(storage) = self.held.as_mut().and_then(|h| h.get(&plan.db)) else {
+            return Ok(Arc::new(wiring::extensions(ctx, global, settings, writable)?.registry));
+        };
+        let inputs = wiring::registry_inputs(ctx, global, settings, writable, storage, &plan.db)?;
+        if let Some((built_from, registry)) = &self.registry
+            && *built_from == inputs
+        {
+            return Ok(registry.clone());
+        }
+        let registry = Arc::new(wiring::extensions_from(ctx, global, &inputs)?.registry);
+        self.registry = Some((inputs, registry.clone()));
+        Ok(registry)
     }
 }
 
@@ -247,7 +298,7 @@ pub fn scan_and_persist_keeping(
     let fs = wiring::filesystem()?;
     // Roots first: a typo must not touch the database.
     validate_roots(&fs, &plan.roots).map_err(scan_error)?;
-    let registry = wiring::extensions(ctx, global, settings, !plan.dry_run)?.registry;
+    let registry = kept.registry(ctx, global, settings, plan)?;
     let clock = wiring::SystemClock;
     let progress = StderrProgress::new(effective_mode(global.progress, out.quiet, out.json));
     let request = ScanRequest {
@@ -331,7 +382,14 @@ pub fn scan_and_persist_keeping(
         }
         return Ok(result);
     }
-    let mut storage = wiring::open_storage(&plan.db)?;
+    let mut opened;
+    let storage: &mut dyn StoragePort = match kept.held.as_mut().and_then(|h| h.get(&plan.db)) {
+        Some(held) => held,
+        None => {
+            opened = wiring::open_storage(&plan.db)?;
+            opened.as_mut()
+        }
+    };
     out.verbose(1, &format!("database: {}", plan.db.display()));
     if result.nodes.is_empty() && !plan.allow_empty {
         let existing = storage.count_nodes().map_err(|e| wiring::storage_error(&plan.db, &e))?;
@@ -347,7 +405,7 @@ pub fn scan_and_persist_keeping(
         }
     }
     let renames = if plan.track_renames {
-        track_renames(storage.as_ref(), &mut result, &plan.db, may_have_vanished(&cache))?
+        track_renames(storage, &mut result, &plan.db, may_have_vanished(&cache))?
     } else {
         Vec::new()
     };

@@ -53,13 +53,15 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     let stream = fs.watch(&watched, debounce);
     let started = Instant::now();
     // A scan error (a missing root, a bad database) explains itself better than the watcher's.
+    // One connection held for the whole watch: batches neither open the database (nor build the
+    // registry) again, and SQLite, which checkpoints (and deletes) the WAL whenever its last
+    // connection closes, checkpoints a batch's commits on its own schedule instead. An existing
+    // database is held from the start, so the initial scan's registry is the batches' too.
     let mut kept = KeptCache::default();
+    kept.hold_storage(&plan.db, false)?;
     let first = scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept)?;
     let mut stream = stream.map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
-    // An idle connection held for the whole watch: each batch opens and closes the database a few
-    // times, and SQLite checkpoints (and deletes) the WAL whenever its last connection closes.
-    // With this one open, a batch's commits are checkpointed by SQLite's own schedule instead.
-    let _keep_open = wiring::open_existing_storage(&plan.db)?;
+    kept.hold_storage(&plan.db, true)?;
     emit(out, &first, "initial scan", started);
     // When the initial scan answered from the stored result, the cache is loaded now, while no
     // change is waiting, instead of by the first batch.
