@@ -220,7 +220,6 @@ impl KeptCache {
             walked.restore_index(cache);
         }
         self.scanned_at = result.scanned_at;
-        self.issues = Some(result.issues.clone());
         Ok(())
     }
 
@@ -247,6 +246,14 @@ impl KeptCache {
         };
         let stored = stored.map_err(|e| wiring::storage_error(db, &e))?;
         Ok((stored == Some(self.scanned_at)).then_some(cache))
+    }
+
+    /// Takes `result`'s issues (what the scan that produced the kept cache stored), for the next
+    /// scan to write only the issue rows that change. Without them it rewrites every row.
+    pub fn keep_issues(&mut self, result: &mut ScanResult) {
+        if self.cache.is_some() && result.scanned_at == self.scanned_at {
+            self.issues = Some(std::mem::take(&mut result.issues));
+        }
     }
 
     /// Holds a connection to the database at `db` for the scans to come: they neither open it
@@ -427,8 +434,13 @@ pub fn scan_and_persist_keeping(
         kept.cache = None;
         kept.issues = None;
     } else {
+        // The delta (the last issues among it) is of no further use: freed off this thread.
+        if let Some(delta) = cache.delta.take() {
+            std::thread::spawn(move || drop(delta));
+        }
         kept.cache = Some(cache);
-        kept.issues = Some(result.issues.clone());
+        // The caller hands the issues over once done with the result (`keep_issues`).
+        kept.issues = None;
     }
     kept.scanned_at = result.scanned_at;
     Ok(result)

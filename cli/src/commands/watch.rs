@@ -59,13 +59,15 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     // database is held from the start, so the initial scan's registry is the batches' too.
     let mut kept = KeptCache::default();
     kept.hold_storage(&plan.db, false)?;
-    let first = scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept)?;
+    let mut first = scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept)?;
     let mut stream = stream.map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
     kept.hold_storage(&plan.db, true)?;
     emit(out, &first, "initial scan", started);
     // When the initial scan answered from the stored result, the cache is loaded now, while no
     // change is waiting, instead of by the first batch.
     kept.preload(&plan.db, &first, out)?;
+    kept.keep_issues(&mut first);
+    drop(first);
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
     let mut failures = 0u32;
     loop {
@@ -102,9 +104,10 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         }
         let batch = Instant::now();
         match scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept) {
-            Ok(result) => {
+            Ok(mut result) => {
                 failures = 0;
                 emit(out, &result, &format!("{} change(s)", paths.len()), batch);
+                kept.keep_issues(&mut result);
                 // Freeing a large result takes milliseconds the next batch need not wait for.
                 std::thread::spawn(move || drop(result));
             }
