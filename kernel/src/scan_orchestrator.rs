@@ -144,8 +144,9 @@ pub fn run_scan_with_cache(
 pub struct Walked {
     started_at: u64,
     run_id: String,
-    candidates: Vec<Candidate>,
-    all_files: Vec<String>,
+    /// Shared, so that a kept copy of a walk costs nothing until one of the copies changes.
+    candidates: Arc<Vec<Candidate>>,
+    all_files: Arc<Vec<String>>,
     file_issues: Vec<Issue>,
     files_walked: u64,
     files_skipped: u64,
@@ -196,7 +197,15 @@ pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, 
             }
         }
     }
-    Ok(Walked { started_at, run_id, candidates, all_files, file_issues, files_walked, files_skipped })
+    Ok(Walked {
+        started_at,
+        run_id,
+        candidates: Arc::new(candidates),
+        all_files: Arc::new(all_files),
+        file_issues,
+        files_walked,
+        files_skipped,
+    })
 }
 
 /// Starts a scan run: its start time and id, and the `scan.started` event.
@@ -226,15 +235,16 @@ impl Walked {
             match deps.fs.stat(root, path) {
                 Ok(Some(file)) => {
                     if let Some(i) = candidate {
-                        self.candidates[i].size = file.size;
-                        self.candidates[i].mtime_ms = file.mtime_ms;
+                        let candidates = Arc::make_mut(&mut self.candidates);
+                        candidates[i].size = file.size;
+                        candidates[i].mtime_ms = file.mtime_ms;
                     }
                 }
                 Ok(None) => {
-                    self.all_files.remove(known);
+                    Arc::make_mut(&mut self.all_files).remove(known);
                     self.files_walked -= 1;
                     if let Some(i) = candidate {
-                        self.candidates.remove(i);
+                        Arc::make_mut(&mut self.candidates).remove(i);
                     }
                 }
                 Err(_) => return false,
@@ -298,11 +308,11 @@ impl Walked {
             field(e.as_bytes());
         }
         field(b"files");
-        for f in &self.all_files {
+        for f in self.all_files.iter() {
             field(f.as_bytes());
         }
         field(b"candidates");
-        for c in &self.candidates {
+        for c in self.candidates.iter() {
             field(c.root.as_bytes());
             field(c.path.as_bytes());
             field(&c.size.to_le_bytes());
@@ -524,14 +534,15 @@ pub fn scan_walked(
     });
     let (index, fingerprint) = kept_index.unwrap_or_else(|| {
         // The walked paths move into the index (its file set is sorted), which the fingerprint reads.
-        let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), all_files);
+        let files = Arc::try_unwrap(all_files).unwrap_or_else(|shared| shared.as_ref().clone());
+        let index = NodeIndex::with_files(entries.iter().map(|e| &e.node), files);
         let fingerprint = format!("{producers}:{}", index_fingerprint(&index));
         (Arc::new(index), fingerprint)
     });
     let same_index = prior_fingerprint.as_deref() == Some(fingerprint.as_str());
     // A cached node whose stored detector output may be stale is read again.
     let stale: Vec<usize> = entries
-        .iter()
+        .par_iter()
         .enumerate()
         .filter(|(_, e)| {
             e.cached_detections.as_ref().is_some_and(|det| {
@@ -600,19 +611,28 @@ pub fn scan_walked(
                 .then(|| encode_detections(e.cached_detections.as_ref().expect("every entry has detections now")))
         })
         .collect();
-    let mut flattened = Vec::new();
-    for e in &mut entries {
-        let det = e.cached_detections.as_mut().expect("every entry has detections now");
-        for id in &plan.ids {
-            match (hollow, det.get_mut(id)) {
+    let mut links: Vec<Link> = if hollow {
+        let mut flattened = Vec::new();
+        for e in &mut entries {
+            let det = e.cached_detections.as_mut().expect("every entry has detections now");
+            for id in &plan.ids {
                 // Taken, not appended: the node's buffer is freed now, not with the entry.
-                (true, Some(links)) => flattened.extend(std::mem::take(links)),
-                (false, Some(links)) => flattened.extend(links.iter().cloned()),
-                (_, None) => {}
+                if let Some(links) = det.get_mut(id) {
+                    flattened.extend(std::mem::take(links));
+                }
             }
         }
-    }
-    let mut links = flattened;
+        flattened
+    } else {
+        // Copies, in parallel (rayon keeps the order).
+        entries
+            .par_iter()
+            .flat_map_iter(|e| {
+                let det = e.cached_detections.as_ref().expect("every entry has detections now");
+                plan.ids.iter().filter_map(|id| det.get(id)).flatten().cloned()
+            })
+            .collect()
+    };
     let external = partition_external(&mut links);
     links.par_sort_by(|a, b| {
         (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
@@ -624,7 +644,7 @@ pub fn scan_walked(
     });
     merge_duplicate_links(&mut links);
     let mut nodes: Vec<Node> = if !hollow {
-        entries.iter().map(|e| e.node.clone()).collect()
+        entries.par_iter().map(|e| e.node.clone()).collect()
     } else {
         entries
             .iter_mut()
@@ -731,6 +751,17 @@ pub fn scan_walked(
         stats,
     };
     (result, cache)
+}
+
+/// Lets the detectors derive what they need from `cache`'s kept index ahead of the next scan,
+/// which then finds it done (a watch calls this while it waits for changes). `begin_scan` with the
+/// same index again is a no-op for a detector that keys its tables by the index's generation.
+pub fn warm_detectors(registry: &Registry, cache: &ScanCache) {
+    if let Some(index) = &cache.index {
+        for detector in registry.detectors() {
+            detector.begin_scan(index);
+        }
+    }
 }
 
 /// What a node contributes to the index besides its path: its kind and names.

@@ -27,7 +27,9 @@ pub struct LocalFilesystem {
 
 impl LocalFilesystem {
     pub fn new(base: impl Into<PathBuf>) -> Self {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+        // Asked once per process: on Linux the answer reads cgroup files.
+        static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()).min(8));
         Self { base: base.into(), threads }
     }
 

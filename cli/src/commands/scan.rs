@@ -216,8 +216,11 @@ impl KeptCache {
         }
         drop(storage);
         self.cache = load_cache(db, out)?;
-        if let (Some(cache), Some(walked)) = (self.cache.as_mut(), &self.walked) {
-            walked.restore_index(cache);
+        if let (Some(cache), Some(walked)) = (self.cache.as_mut(), &self.walked)
+            && walked.restore_index(cache)
+            && let Some((_, registry)) = &self.registry
+        {
+            sm_kernel::scan_orchestrator::warm_detectors(registry, cache);
         }
         self.scanned_at = result.scanned_at;
         Ok(())
@@ -237,15 +240,29 @@ impl KeptCache {
 
     fn take_if_current(&mut self, db: &Path) -> Result<Option<ScanCache>, CliError> {
         let Some(cache) = self.cache.take() else { return Ok(None) };
-        let stored = match self.held.as_mut().and_then(|h| h.get(db)) {
-            Some(storage) => storage.stored_scan_time(),
-            None => match wiring::open_existing_storage(db)? {
-                Some(storage) => storage.stored_scan_time(),
-                None => return Ok(None),
-            },
-        };
-        let stored = stored.map_err(|e| wiring::storage_error(db, &e))?;
-        Ok((stored == Some(self.scanned_at)).then_some(cache))
+        let scanned_at = self.scanned_at;
+        let mut opened = None;
+        let Some(storage) = self.storage(db, &mut opened, false)? else { return Ok(None) };
+        let stored = storage.stored_scan_time().map_err(|e| wiring::storage_error(db, &e))?;
+        Ok((stored == Some(scanned_at)).then_some(cache))
+    }
+
+    /// The held connection when it is to `db`, else one opened into `opened` (an existing
+    /// database only, unless `create`); `None` when there is no database and `!create`.
+    fn storage<'a>(
+        &'a mut self,
+        db: &Path,
+        opened: &'a mut Option<Box<dyn StoragePort>>,
+        create: bool,
+    ) -> Result<Option<&'a mut dyn StoragePort>, CliError> {
+        if let Some(held) = self.held.as_mut().and_then(|h| h.get(db)) {
+            return Ok(Some(held));
+        }
+        *opened = if create { Some(wiring::open_storage(db)?) } else { wiring::open_existing_storage(db)? };
+        Ok(match opened {
+            Some(storage) => Some(storage.as_mut()),
+            None => None,
+        })
     }
 
     /// Takes `result`'s issues (what the scan that produced the kept cache stored), for the next
@@ -346,7 +363,7 @@ pub fn scan_and_persist_keeping(
     }
     let input_fingerprint = walked.input_fingerprint(&request, &registry, &settings.digest());
     let walked = match (&input_fingerprint, may_reuse) {
-        (Some(fp), true) => match reuse_unchanged(&deps, &request, plan, walked, fp)? {
+        (Some(fp), true) => match reuse_unchanged(&deps, &request, plan, walked, fp, kept)? {
             Reuse::Done(result) => {
                 out.verbose(1, "--changed: nothing changed since the stored scan; reusing its result");
                 return Ok(*result);
@@ -389,14 +406,8 @@ pub fn scan_and_persist_keeping(
         }
         return Ok(result);
     }
-    let mut opened;
-    let storage: &mut dyn StoragePort = match kept.held.as_mut().and_then(|h| h.get(&plan.db)) {
-        Some(held) => held,
-        None => {
-            opened = wiring::open_storage(&plan.db)?;
-            opened.as_mut()
-        }
-    };
+    let mut opened = None;
+    let storage = kept.storage(&plan.db, &mut opened, true)?.expect("created when missing");
     out.verbose(1, &format!("database: {}", plan.db.display()));
     if result.nodes.is_empty() && !plan.allow_empty {
         let existing = storage.count_nodes().map_err(|e| wiring::storage_error(&plan.db, &e))?;
@@ -464,9 +475,11 @@ fn reuse_unchanged(
     plan: &ScanPlan,
     walked: Walked,
     fingerprint: &str,
+    kept: &mut KeptCache,
 ) -> Result<Reuse, CliError> {
     let db_err = |e: sm_kernel::ports::StorageError| wiring::storage_error(&plan.db, &e);
-    let Some(mut storage) = wiring::open_existing_storage(&plan.db)? else {
+    let mut opened = None;
+    let Some(storage) = kept.storage(&plan.db, &mut opened, false)? else {
         return Ok(Reuse::Changed(walked));
     };
     let Some(mut stored) = storage.load_scan_summary(fingerprint).map_err(db_err)? else {
