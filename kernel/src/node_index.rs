@@ -1,6 +1,6 @@
 //! Lookup of link targets against the nodes (and files) of a scan.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::model::Node;
 use crate::normalize::normalize_trigger;
@@ -10,11 +10,14 @@ use crate::normalize::normalize_trigger;
 pub struct NodeIndex {
     /// Identifies this build (see [`generation`](Self::generation)); 0 for the empty index.
     generation: u64,
-    paths: BTreeMap<String, usize>,
+    paths: HashMap<String, usize>,
     /// normalised name → node paths (sorted).
     names: BTreeMap<String, Vec<String>>,
-    /// Every file the walk yielded (nodes or not), root-relative.
-    files: BTreeSet<String>,
+    /// Every file the walk yielded (nodes or not), root-relative, sorted.
+    files: Vec<String>,
+    /// Every directory that holds a walked file or a node, at any depth (`a` and `a/b` for
+    /// `a/b/c.md`).
+    dirs: HashSet<String>,
     kinds: Vec<String>,
     /// (raw name as written, node path, node kind) for every named node, sorted.
     named: Vec<(String, String, String)>,
@@ -41,7 +44,12 @@ impl NodeIndex {
     pub fn with_files<'a>(nodes: impl IntoIterator<Item = &'a Node>, files: impl IntoIterator<Item = String>) -> Self {
         static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let generation = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut index = Self { generation, files: files.into_iter().collect(), ..Self::default() };
+        let mut files: Vec<String> = files.into_iter().collect();
+        if !files.is_sorted() {
+            files.sort();
+        }
+        files.dedup();
+        let mut index = Self { generation, files, ..Self::default() };
         for (i, node) in nodes.into_iter().enumerate() {
             index.paths.insert(node.path.clone(), i);
             index.kinds.push(node.kind.clone());
@@ -55,6 +63,15 @@ impl NodeIndex {
         }
         index.named.sort();
         index.named.dedup();
+        for path in index.files.iter().chain(index.paths.keys()) {
+            let mut dir = path.as_str();
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if !index.dirs.insert(parent.to_owned()) {
+                    break; // its own parents are in already
+                }
+                dir = parent;
+            }
+        }
         for paths in index.names.values_mut() {
             paths.sort();
             paths.dedup();
@@ -77,6 +94,16 @@ impl NodeIndex {
 
     pub fn contains_path(&self, path: &str) -> bool {
         self.paths.contains_key(path)
+    }
+
+    /// The number of nodes indexed: positions are below it.
+    pub fn node_count(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// The position of the node at `path` among the nodes the index was built from.
+    pub fn position(&self, path: &str) -> Option<usize> {
+        self.paths.get(path).copied()
     }
 
     /// The kind of the node at `path`.
@@ -111,7 +138,7 @@ impl NodeIndex {
         if let Some((p, _)) = self.paths.get_key_value(as_path) {
             return Resolution::Node(p.as_str());
         }
-        if self.files.contains(as_path) || self.has_files_under(as_path) {
+        if self.files.binary_search_by(|f| f.as_str().cmp(as_path)).is_ok() || self.has_files_under(as_path) {
             return Resolution::File;
         }
         let bare = trimmed.strip_prefix('/').or_else(|| trimmed.strip_prefix('@')).unwrap_or(trimmed);
@@ -133,6 +160,7 @@ impl PartialEq for NodeIndex {
     fn eq(&self, other: &Self) -> bool {
         self.paths == other.paths
             && self.names == other.names
+            && self.dirs == other.dirs
             && self.files == other.files
             && self.kinds == other.kinds
             && self.named == other.named
@@ -143,12 +171,7 @@ impl NodeIndex {
     /// A link to a directory that holds walked files resolves.
     fn has_files_under(&self, dir: &str) -> bool {
         let dir = dir.trim_end_matches('/');
-        if dir.is_empty() {
-            return false;
-        }
-        let prefix = format!("{dir}/");
-        self.files.range(prefix.clone()..).next().is_some_and(|f| f.starts_with(&prefix))
-            || self.paths.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix))
+        !dir.is_empty() && self.dirs.contains(dir)
     }
 }
 
@@ -189,5 +212,80 @@ fn scalar_name(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NodeIndex, Resolution};
+    use crate::model::{Node, TripleSplit};
+
+    fn node(path: &str, kind: &str, name: Option<&str>) -> Node {
+        let mut frontmatter = serde_json::Map::new();
+        if let Some(name) = name {
+            frontmatter.insert("name".into(), name.into());
+        }
+        Node {
+            path: path.into(),
+            kind: kind.into(),
+            adapter: "claude".into(),
+            title: None,
+            description: None,
+            stability: None,
+            version: None,
+            author: None,
+            frontmatter,
+            body_hash: String::new(),
+            frontmatter_hash: String::new(),
+            bytes: TripleSplit::new(0, 0),
+            tokens: None,
+            links_out_count: 0,
+            links_in_count: 0,
+            external_refs_count: 0,
+        }
+    }
+
+    /// Paths, files, directories (a sibling sharing a prefix is not a parent), names and
+    /// `plugin:name`, with positions and counts.
+    #[test]
+    fn targets_resolve_to_nodes_files_directories_or_nothing() {
+        let nodes = [
+            node(".claude/skills/pdf/SKILL.md", "skill", None),
+            node(".claude/commands/deploy.md", "command", Some("Ship-It")),
+            node("docs/guide.md", "note", None),
+        ];
+        let files =
+            ["docs/guide.md", "scripts/run.sh", "tools-x/a.txt", ".claude/skills/pdf/SKILL.md"].map(String::from);
+        let index = NodeIndex::with_files(&nodes, files);
+        let node = |p| Resolution::Node(p);
+        let cases = [
+            ("docs/guide.md", node("docs/guide.md")),
+            ("./docs/guide.md", node("docs/guide.md")),
+            (" docs/guide.md ", node("docs/guide.md")),
+            ("scripts/run.sh", Resolution::File),
+            ("scripts", Resolution::File),
+            ("scripts/", Resolution::File),
+            (".claude", Resolution::File),
+            (".claude/skills", Resolution::File),
+            ("tools", Resolution::Missing),
+            ("tools-x", Resolution::File),
+            ("scripts/run", Resolution::Missing),
+            ("/pdf", node(".claude/skills/pdf/SKILL.md")),
+            ("@pdf", node(".claude/skills/pdf/SKILL.md")),
+            ("ship_it", node(".claude/commands/deploy.md")),
+            ("/deploy", node(".claude/commands/deploy.md")),
+            ("acme:deploy", node(".claude/commands/deploy.md")),
+            ("guide", Resolution::Missing),
+            ("", Resolution::Missing),
+            ("/", Resolution::Missing),
+        ];
+        for (target, expected) in cases {
+            assert_eq!(index.resolve_target(target), expected, "{target:?}");
+        }
+        assert_eq!(index.node_count(), 3);
+        assert_eq!(index.position("docs/guide.md"), Some(2));
+        assert_eq!(index.position("scripts/run.sh"), None);
+        let listed: Vec<&str> = index.files().collect();
+        assert_eq!(listed, [".claude/skills/pdf/SKILL.md", "docs/guide.md", "scripts/run.sh", "tools-x/a.txt"]);
     }
 }

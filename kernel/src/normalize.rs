@@ -7,6 +7,29 @@ use unicode_normalization::char::is_combining_mark;
 ///
 /// `Hacer-Review` → `hacer review`; `Clúster` → `cluster`; `/MyCommand` → `/mycommand`.
 pub fn normalize_trigger(input: &str) -> String {
+    if input.is_ascii() { normalize_ascii(input) } else { normalize_unicode(input) }
+}
+
+/// [`normalize_trigger`] for ASCII text, where NFD changes nothing and there are no marks: the
+/// common case, without the decomposition iterator.
+fn normalize_ascii(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut pending_space = false;
+    for c in input.bytes().map(char::from) {
+        if c == '-' || c == '_' || c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        if pending_space && !out.is_empty() {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn normalize_unicode(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     let mut pending_space = false;
     for c in input.nfd().filter(|c| !is_combining_mark(*c)) {
@@ -36,5 +59,39 @@ mod tests {
         assert_eq!(normalize_trigger("/MyCommand"), "/mycommand");
         assert_eq!(normalize_trigger("skill-map:explore"), "skill map:explore");
         assert_eq!(normalize_trigger("a\u{00a0}b"), "a b");
+    }
+
+    /// The ASCII path gives what the general one gives, on every ASCII character in every
+    /// position that matters (leading, inner, doubled, trailing) and on pseudo-random strings.
+    #[test]
+    fn the_ascii_path_equals_the_unicode_path() {
+        let mut cases: Vec<String> = Vec::new();
+        for b in 0u8..128 {
+            let c = char::from(b);
+            cases.extend([
+                format!("{c}"),
+                format!("{c}a{c}"),
+                format!("a{c}{c}b"),
+                format!("Ab{c}"),
+                format!("{c}-_ X"),
+            ]);
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..5000 {
+            let len = (seed % 12) as usize;
+            let mut s = String::new();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let alphabet = b" -_\t\x0b\x0caZ09/:@.!";
+                s.push(char::from(alphabet[(seed % alphabet.len() as u64) as usize]));
+            }
+            cases.push(s);
+        }
+        for case in cases {
+            assert!(case.is_ascii());
+            assert_eq!(super::normalize_ascii(&case), super::normalize_unicode(&case), "{case:?}");
+        }
     }
 }

@@ -511,16 +511,18 @@ pub fn scan_walked(
             outcome
         })
         .collect();
-    let mut entries: Vec<Entry> = Vec::with_capacity(built.len());
-    for outcome in built {
-        match outcome {
-            Ok(e) => entries.push(e),
+    // In place: the entries keep the outcomes' allocation.
+    let mut entries: Vec<Entry> = built
+        .into_iter()
+        .filter_map(|outcome| match outcome {
+            Ok(e) => Some(e),
             Err(issue) => {
                 files_skipped += 1;
                 file_issues.push(*issue);
+                None
             }
-        }
-    }
+        })
+        .collect();
 
     // The prior index still holds when the same files were walked and every node read again
     // (the others came unchanged from the cache) keeps its path, kind and names.
@@ -1268,19 +1270,25 @@ fn partition_external(links: &mut Vec<Link>) -> ExternalRefs {
 }
 
 fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, index: &NodeIndex) {
-    // Resolving targets is the costly part: both cores do it; counting stays in order.
-    let targets: Vec<Option<&str>> = links.par_iter().map(|link| index.resolve(&link.target)).collect();
-    let mut out: HashMap<&str, u64> = HashMap::new();
-    let mut incoming: HashMap<&str, u64> = HashMap::new();
-    for (link, target) in links.iter().zip(targets) {
-        *out.entry(link.source.as_str()).or_default() += 1;
-        if let Some(target) = target {
-            *incoming.entry(target).or_default() += 1;
+    // Both ends as positions in the index, found on both cores (resolving targets is the costly
+    // part); the counts are then kept by position, without hashing paths again.
+    let ends: Vec<(Option<usize>, Option<usize>)> = links
+        .par_iter()
+        .map(|link| (index.position(&link.source), index.resolve(&link.target).and_then(|t| index.position(t))))
+        .collect();
+    let (mut out, mut incoming) = (vec![0u64; index.node_count()], vec![0u64; index.node_count()]);
+    for (source, target) in ends {
+        if let Some(s) = source {
+            out[s] += 1;
+        }
+        if let Some(t) = target {
+            incoming[t] += 1;
         }
     }
-    for node in nodes {
-        node.links_out_count = out.get(node.path.as_str()).copied().unwrap_or(0);
-        node.links_in_count = incoming.get(node.path.as_str()).copied().unwrap_or(0);
+    let at: Vec<Option<usize>> = nodes.par_iter().map(|n| index.position(&n.path)).collect();
+    for (node, at) in nodes.iter_mut().zip(at) {
+        node.links_out_count = at.map_or(0, |i| out[i]);
+        node.links_in_count = at.map_or(0, |i| incoming[i]);
         node.external_refs_count = external.get(&node.path).map_or(0, |s| s.len() as u64);
     }
 }
