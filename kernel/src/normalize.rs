@@ -13,26 +13,18 @@ pub fn normalize_trigger(input: &str) -> String {
 /// [`normalize_trigger`] for ASCII text, where NFD changes nothing and there are no marks: the
 /// common case, without the decomposition iterator.
 fn normalize_ascii(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    let mut pending_space = false;
-    for c in input.bytes().map(char::from) {
-        if c == '-' || c == '_' || c.is_whitespace() {
-            pending_space = true;
-            continue;
-        }
-        if pending_space && !out.is_empty() {
-            out.push(' ');
-        }
-        pending_space = false;
-        out.push(c.to_ascii_lowercase());
-    }
-    out
+    fold(input.bytes().map(char::from), input.len())
 }
 
 fn normalize_unicode(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
+    fold(input.nfd().filter(|c| !is_combining_mark(*c)), input.len())
+}
+
+/// Lowercases `chars`, folding runs of `-`, `_` and whitespace into one inner space.
+fn fold(chars: impl Iterator<Item = char>, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
     let mut pending_space = false;
-    for c in input.nfd().filter(|c| !is_combining_mark(*c)) {
+    for c in chars {
         if c == '-' || c == '_' || c.is_whitespace() {
             pending_space = true;
             continue;
