@@ -1,7 +1,7 @@
 //! Small graph rules: `superseded`, `link-conflict`, `duplicate-name`, `name-dir-mismatch`,
 //! `oversized-node`, `orphan-node`. Each documents its id, severity and `data` below.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
@@ -131,7 +131,8 @@ impl Rule for DuplicateName {
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
-        let mut groups: BTreeMap<(&str, String), Vec<&Node>> = BTreeMap::new();
+        // Grouped by hash; only groups of two or more are reported, in key order.
+        let mut groups: HashMap<(&str, String), Vec<&Node>> = HashMap::new();
         for node in ctx.nodes.iter().filter(|n| n.kind != "note") {
             if node.kind == "skill" && !is_skill_manifest(node) {
                 continue;
@@ -143,11 +144,10 @@ impl Rule for DuplicateName {
                 }
             }
         }
+        let mut shared: Vec<((&str, String), Vec<&Node>)> = groups.into_iter().filter(|(_, n)| n.len() >= 2).collect();
+        shared.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut issues = Vec::new();
-        for ((kind, name), nodes) in groups {
-            if nodes.len() < 2 {
-                continue;
-            }
+        for ((kind, name), nodes) in shared {
             let identical = nodes
                 .iter()
                 .map(|n| (n.body_hash.as_str(), n.frontmatter_hash.as_str()))
@@ -197,8 +197,9 @@ impl Rule for NameDirMismatch {
                 Some(Value::Number(n)) => n.to_string(),
                 _ => continue,
             };
-            let (n, d): (String, String) = (name.nfkc().collect(), dir.nfkc().collect());
-            if n != d {
+            // NFKC leaves ASCII as it is: only other text is normalised before comparing.
+            let differ = if name.is_ascii() && dir.is_ascii() { name != dir } else { !name.nfkc().eq(dir.nfkc()) };
+            if differ {
                 issues.push(
                     Issue::new(
                         "name-dir-mismatch",
@@ -303,5 +304,57 @@ impl Rule for OrphanNode {
             );
         }
         issues
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::node;
+    use sm_kernel::node_index::NodeIndex;
+
+    fn evaluate(rule: &dyn Rule, nodes: &[Node]) -> Vec<Issue> {
+        let index = NodeIndex::build(nodes);
+        let config = json!({});
+        rule.evaluate(&RuleContext { nodes, links: &[], index: &index, config: &config })
+    }
+
+    /// Names are compared with their directory after NFKC: compatibility forms and composed or
+    /// decomposed accents match, a different spelling or case does not.
+    #[test]
+    fn name_dir_mismatch_compares_after_nfkc() {
+        let cases = [
+            ("pdf", "pdf", false),
+            ("pdf", "PDF", true),
+            ("pdf", "pdf-tools", true),
+            ("ｐｄｆ", "pdf", false),
+            ("café", "cafe\u{301}", false),
+            ("café", "cafe", true),
+            ("  pdf ", "pdf", false),
+        ];
+        for (name, dir, reported) in cases {
+            let skill = node(&format!(".claude/skills/{dir}/SKILL.md"), "skill", name);
+            let issues = evaluate(&NameDirMismatch, &[skill]);
+            assert_eq!(issues.len() == 1, reported, "{name:?} in {dir:?}: {issues:?}");
+        }
+    }
+
+    /// Groups are reported in (kind, name) order whatever the order of the nodes.
+    #[test]
+    fn duplicate_names_are_reported_in_key_order() {
+        let mut nodes = vec![
+            node("b/zeta.md", "agent", "zeta"),
+            node("a/zeta.md", "agent", "Zeta"),
+            node("c/alpha.md", "agent", "alpha"),
+            node("d/alpha.md", "agent", "alpha"),
+            node("e/solo.md", "agent", "solo"),
+        ];
+        nodes[1].body_hash = "1".repeat(64);
+        let names = |issues: Vec<Issue>| -> Vec<String> {
+            issues.iter().map(|i| i.data.as_ref().expect("data")["name"].as_str().expect("name").to_owned()).collect()
+        };
+        assert_eq!(names(evaluate(&DuplicateName, &nodes)), ["alpha", "zeta"]);
+        nodes.reverse();
+        assert_eq!(names(evaluate(&DuplicateName, &nodes)), ["alpha", "zeta"]);
     }
 }

@@ -9,7 +9,7 @@
 //! `data`: `{normalizedTrigger, advertiserPaths (sorted), invocations (sorted distinct slash
 //! targets in the graph with that trigger)}`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
@@ -49,7 +49,8 @@ impl Rule for TriggerCollision {
     }
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
-        let mut claims: BTreeMap<String, Vec<&Node>> = BTreeMap::new();
+        // Grouped by hash; only triggers claimed twice or more are reported, in trigger order.
+        let mut claims: HashMap<String, Vec<&Node>> = HashMap::new();
         for node in ctx.nodes {
             if let Some(trigger) = advertised_trigger(node) {
                 claims.entry(trigger).or_default().push(node);
@@ -61,8 +62,10 @@ impl Rule for TriggerCollision {
                 invocations.entry(t.normalized_trigger.as_str()).or_default().insert(link.target.as_str());
             }
         }
+        let mut claimed: Vec<(String, Vec<&Node>)> = claims.into_iter().filter(|(_, n)| n.len() >= 2).collect();
+        claimed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut issues = Vec::new();
-        for (trigger, nodes) in claims {
+        for (trigger, nodes) in claimed {
             let distinct: BTreeSet<(&str, &str)> =
                 nodes.iter().map(|n| (n.body_hash.as_str(), n.frontmatter_hash.as_str())).collect();
             if nodes.len() < 2 || distinct.len() < 2 {
@@ -81,5 +84,42 @@ impl Rule for TriggerCollision {
             issues.push(issue);
         }
         issues
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::node;
+    use sm_kernel::node_index::NodeIndex;
+
+    /// Different nodes claiming one normalised trigger collide, reported in trigger order
+    /// whatever the nodes' order; identical copies and single claims do not.
+    #[test]
+    fn collisions_are_reported_in_trigger_order() {
+        let mut nodes = vec![
+            node(".claude/commands/zip.md", "command", ""),
+            node("other/.claude/commands/zip.md", "command", "Zip"),
+            node(".claude/skills/de-ploy/SKILL.md", "skill", ""),
+            node(".claude/commands/ship.md", "command", "de_ploy"),
+            node(".claude/commands/solo.md", "command", ""),
+            node("copy/.claude/commands/same.md", "command", ""),
+            node(".claude/commands/same.md", "command", ""),
+        ];
+        nodes[0].body_hash = "1".repeat(64);
+        nodes[3].body_hash = "2".repeat(64);
+        let triggers = |nodes: &[Node]| -> Vec<String> {
+            let index = NodeIndex::build(nodes);
+            let config = json!({});
+            let ctx = RuleContext { nodes, links: &[], index: &index, config: &config };
+            let issues = TriggerCollision.evaluate(&ctx);
+            issues
+                .iter()
+                .map(|i| i.data.as_ref().expect("data")["normalizedTrigger"].as_str().expect("s").to_owned())
+                .collect()
+        };
+        assert_eq!(triggers(&nodes), ["/de ploy", "/zip"]);
+        nodes.reverse();
+        assert_eq!(triggers(&nodes), ["/de ploy", "/zip"]);
     }
 }
