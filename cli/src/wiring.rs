@@ -100,6 +100,15 @@ fn file_identity(_path: &Path) -> Option<(u64, u64)> {
     None
 }
 
+/// Like [`open_storage`], for a command about to persist a whole scan: a database that does not
+/// exist yet is built aside and moved into place by that persist (see
+/// `SqliteStorage::open_for_scan`).
+pub fn open_storage_for_scan(path: &Path) -> Result<Box<dyn StoragePort>, CliError> {
+    let mut storage = SqliteStorage::open_for_scan(path).map_err(|e| storage_error(path, &e))?;
+    storage.migrate().map_err(|e| storage_error(path, &e))?;
+    Ok(Box::new(storage))
+}
+
 /// Opens an existing database without creating it; `None` when it does not exist.
 pub fn open_existing_storage(path: &Path) -> Result<Option<Box<dyn StoragePort>>, CliError> {
     let storage = SqliteStorage::open_existing(path).map_err(|e| storage_error(path, &e))?;

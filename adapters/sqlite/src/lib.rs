@@ -36,6 +36,19 @@ pub fn latest_schema_version() -> u32 {
 pub struct SqliteStorage {
     conn: Connection,
     path: PathBuf,
+    /// The temporary file a new database is built in until its first full persist moves it to
+    /// `path` (see [`open_for_scan`](Self::open_for_scan)).
+    building: Option<BuildingFile>,
+}
+
+/// A database file being built; dropped before it was moved into place (its persist failed or
+/// never came), it is deleted.
+struct BuildingFile(PathBuf);
+
+impl Drop for BuildingFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn db_err(e: rusqlite::Error) -> StorageError {
@@ -60,6 +73,60 @@ impl SqliteStorage {
         Self::configure(conn, path)
     }
 
+    /// Opens the database at `path` for a command that writes a whole scan (`sm scan`). When
+    /// there is none yet, it is built in a temporary file beside `path` without a journal and moved
+    /// into place by the first full persist: every page is written once, where a new database in
+    /// WAL mode writes each page twice (to the WAL, then back at the checkpoint). A build that fails
+    /// or is interrupted leaves no database at `path`; when one appeared there meanwhile (another
+    /// process), the persist is written into it instead.
+    pub fn open_for_scan(path: &Path) -> Result<Self, StorageError> {
+        if path.exists() {
+            return Self::open(path);
+        }
+        let Some(name) = path.file_name() else { return Self::open(path) };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let tmp = path.with_file_name(format!("{}.building-{}", name.to_string_lossy(), std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let conn = Connection::open(&tmp).map_err(db_err)?;
+        let storage = Self { conn, path: path.to_path_buf(), building: Some(BuildingFile(tmp)) };
+        storage
+            .conn
+            .execute_batch(
+                "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF; PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
+            )
+            .map_err(db_err)?;
+        Ok(storage)
+    }
+
+    /// After a full persist into a database being built: makes the file durable and links it
+    /// into place, then reopens it there. Returns `false` when a database appeared at the path
+    /// meanwhile (or the file cannot be linked there): this storage is then that database, and the
+    /// persist must be written again.
+    fn finish_building(&mut self) -> Result<bool, StorageError> {
+        let Some(building) = self.building.take() else { return Ok(true) };
+        let tmp = &building.0;
+        let io = |what: &str, e: std::io::Error| StorageError::Database(format!("{what} {}: {e}", self.path.display()));
+        std::fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| io("cannot sync", e))?;
+        // A link, unlike a rename, never replaces a database that appeared in the meantime.
+        let placed = std::fs::hard_link(tmp, &self.path);
+        drop(building);
+        if placed.is_ok()
+            && let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        let mut reopened = Self::open(&self.path)?;
+        if placed.is_err() {
+            reopened.migrate()?;
+        }
+        std::mem::swap(&mut self.conn, &mut reopened.conn);
+        Ok(placed.is_ok())
+    }
+
     /// Opens an existing database read-only; `Ok(None)` when the file does not exist.
     pub fn open_existing(path: &Path) -> Result<Option<Self>, StorageError> {
         if !path.exists() {
@@ -82,7 +149,7 @@ impl SqliteStorage {
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
         )
         .map_err(db_err)?;
-        Ok(Self { conn, path: path.to_path_buf() })
+        Ok(Self { conn, path: path.to_path_buf(), building: None })
     }
 
     pub fn path(&self) -> &Path {
@@ -248,7 +315,11 @@ impl StoragePort for SqliteStorage {
         if let Some(cache) = cache {
             write_fingerprints(&tx, cache)?;
         }
-        tx.commit().map_err(db_err)
+        tx.commit().map_err(db_err)?;
+        if !self.finish_building()? {
+            return self.persist_scan_with_renames(result, renames, cache);
+        }
+        Ok(())
     }
 
     fn persist_issues_only(
@@ -261,7 +332,11 @@ impl StoragePort for SqliteStorage {
         write_meta(&tx, result)?;
         write_issues(&tx, &result.issues)?;
         write_fingerprints(&tx, cache)?;
-        tx.commit().map_err(db_err)
+        tx.commit().map_err(db_err)?;
+        if !self.finish_building()? {
+            return self.persist_issues_only(result, cache);
+        }
+        Ok(())
     }
 
     fn stored_scan_time(&self) -> Result<Option<u64>, StorageError> {
@@ -322,7 +397,11 @@ impl StoragePort for SqliteStorage {
             tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
             write_issues(&tx, &result.issues)?;
         }
-        tx.commit().map_err(db_err)
+        tx.commit().map_err(db_err)?;
+        if !self.finish_building()? {
+            return self.persist_unchanged_scan(result, rewrite_issues);
+        }
+        Ok(())
     }
 
     fn load_cache(&self) -> Result<Option<sm_kernel::scan_cache::ScanCache>, StorageError> {

@@ -346,3 +346,70 @@ fn an_incremental_persist_deletes_vanished_nodes_and_ones_the_cache_did_not_know
         assert_eq!(rows("scan_node_cache"), 28, "unknown: {unknown}");
     }
 }
+
+fn dir_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A database that does not exist yet is built aside and appears at its path only once a full
+/// persist committed; a failed build leaves nothing; a database that appeared meanwhile is
+/// persisted into, keeping its other rows.
+#[test]
+fn a_new_database_appears_only_once_its_first_persist_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state/skill-map.db");
+    let result = scan(40);
+
+    let mut storage = SqliteStorage::open_for_scan(&db).expect("open");
+    storage.migrate().expect("migrate");
+    assert!(!db.exists(), "nothing at the path while building");
+    storage.persist_scan(&result).expect("persist");
+    assert!(db.exists());
+    assert_eq!(storage.load_scan().expect("load").expect("scan"), result, "the storage now reads the placed file");
+    drop(storage);
+    let reopened = SqliteStorage::open(&db).expect("reopen");
+    assert_eq!(reopened.load_scan().expect("load").expect("scan"), result);
+    let mode: String = reopened.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+    assert_eq!(mode, "wal");
+    drop(reopened);
+    assert!(dir_entries(db.parent().expect("dir")).iter().all(|n| !n.contains("building")));
+
+    // A build whose persist fails leaves no database and no temporary file.
+    std::fs::remove_dir_all(db.parent().expect("dir")).expect("clean");
+    let mut failing = SqliteStorage::open_for_scan(&db).expect("open");
+    failing.migrate().expect("migrate");
+    let mut unsorted = scan(10);
+    unsorted.links.reverse();
+    failing.persist_scan(&unsorted).expect_err("refused");
+    drop(failing);
+    assert!(!db.exists());
+    assert_eq!(dir_entries(db.parent().expect("dir")), Vec::<String>::new());
+
+    // Another process creates the database while this one builds: the persist goes into it.
+    let mut building = SqliteStorage::open_for_scan(&db).expect("open");
+    building.migrate().expect("migrate");
+    let mut other = SqliteStorage::open(&db).expect("open");
+    other.migrate().expect("migrate");
+    other.persist_scan(&scan(5)).expect("persist");
+    other
+        .connection()
+        .execute(
+            "INSERT INTO state_summaries (node_id, summarizer_action_id, kind, summarizer_version,
+                body_hash_at_generation, generated_at, summary_json) VALUES ('x', 'a', 'skill', '1', 'h', 1, '{}')",
+            [],
+        )
+        .expect("state row");
+    drop(other);
+    building.persist_scan(&result).expect("persist");
+    assert_eq!(building.load_scan().expect("load").expect("scan"), result);
+    let kept: i64 =
+        building.connection().query_row("SELECT COUNT(*) FROM state_summaries", [], |r| r.get(0)).expect("count");
+    assert_eq!(kept, 1, "the other process's rows stay");
+    drop(building);
+    assert!(dir_entries(db.parent().expect("dir")).iter().all(|n| !n.contains("building")));
+}

@@ -248,7 +248,8 @@ impl KeptCache {
     }
 
     /// The held connection when it is to `db`, else one opened into `opened` (an existing
-    /// database only, unless `create`); `None` when there is no database and `!create`.
+    /// database only, unless `create`: then one the scan's persist creates); `None` when there is
+    /// no database and `!create`.
     fn storage<'a>(
         &'a mut self,
         db: &Path,
@@ -258,7 +259,7 @@ impl KeptCache {
         if let Some(held) = self.held.as_mut().and_then(|h| h.get(db)) {
             return Ok(Some(held));
         }
-        *opened = if create { Some(wiring::open_storage(db)?) } else { wiring::open_existing_storage(db)? };
+        *opened = if create { Some(wiring::open_storage_for_scan(db)?) } else { wiring::open_existing_storage(db)? };
         Ok(match opened {
             Some(storage) => Some(storage.as_mut()),
             None => None,
