@@ -66,6 +66,10 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     // When the initial scan answered from the stored result, the cache is loaded now, while no
     // change is waiting, instead of by the first batch.
     kept.preload(&plan.db, &first, out)?;
+    if plan.tokens {
+        // The initial scan may have read no file: the token tables load now, not in the first batch.
+        sm_kernel::tokens::warm_up();
+    }
     kept.keep_issues(&mut first);
     drop(first);
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
