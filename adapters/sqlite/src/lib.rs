@@ -640,22 +640,21 @@ fn write_nodes_and_cache(
             }
         });
         write_nodes()?;
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line, detections_json, file_issues_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(db_err)?;
-        for (path, c, detections, issues) in encoded {
-            stmt.execute(params![
-                path,
-                c.file_size as i64,
-                c.file_mtime_ms,
-                c.body_start_line as i64,
-                detections,
-                issues
-            ])
-            .map_err(db_err)?;
+        let head = "INSERT OR REPLACE INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line,
+            detections_json, file_issues_json)";
+        let mut batch = Vec::with_capacity(ROWS_PER_INSERT);
+        let mut encoded = encoded.into_iter().peekable();
+        while encoded.peek().is_some() {
+            batch.clear();
+            batch.extend(encoded.by_ref().take(ROWS_PER_INSERT));
+            insert_rows(tx, head, 6, &batch, |stmt, at, (path, c, detections, issues)| {
+                stmt.raw_bind_parameter(at, path)?;
+                stmt.raw_bind_parameter(at + 1, c.file_size as i64)?;
+                stmt.raw_bind_parameter(at + 2, c.file_mtime_ms)?;
+                stmt.raw_bind_parameter(at + 3, c.body_start_line as i64)?;
+                stmt.raw_bind_parameter(at + 4, detections.as_ref())?;
+                stmt.raw_bind_parameter(at + 5, issues)
+            })?;
         }
         Ok(())
     })
@@ -666,42 +665,34 @@ fn write_nodes<'a>(
     nodes: impl IntoIterator<Item = &'a Node>,
     scanned_at: u64,
 ) -> Result<(), StorageError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT OR REPLACE INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
-                frontmatter_json, body_hash, frontmatter_hash, bytes_frontmatter, bytes_body, bytes_total,
-                tokens_frontmatter, tokens_body, tokens_total, links_out_count, links_in_count,
-                external_refs_count, scanned_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-        )
-        .map_err(db_err)?;
-    for n in nodes {
-        stmt.execute(params![
-            n.path,
-            n.kind,
-            n.adapter,
-            n.title,
-            n.description,
-            n.stability.map(Stability::as_str),
-            n.version,
-            n.author,
-            to_json(&n.frontmatter),
-            n.body_hash,
-            n.frontmatter_hash,
-            n.bytes.frontmatter as i64,
-            n.bytes.body as i64,
-            n.bytes.total as i64,
-            n.tokens.map(|t| t.frontmatter as i64),
-            n.tokens.map(|t| t.body as i64),
-            n.tokens.map(|t| t.total as i64),
-            n.links_out_count as i64,
-            n.links_in_count as i64,
-            n.external_refs_count as i64,
-            scanned_at as i64,
-        ])
-        .map_err(db_err)?;
-    }
-    Ok(())
+    let nodes: Vec<&Node> = nodes.into_iter().collect();
+    let head = "INSERT OR REPLACE INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
+        frontmatter_json, body_hash, frontmatter_hash, bytes_frontmatter, bytes_body, bytes_total,
+        tokens_frontmatter, tokens_body, tokens_total, links_out_count, links_in_count,
+        external_refs_count, scanned_at)";
+    insert_rows(tx, head, 21, &nodes, |stmt, at, n| {
+        stmt.raw_bind_parameter(at, &n.path)?;
+        stmt.raw_bind_parameter(at + 1, &n.kind)?;
+        stmt.raw_bind_parameter(at + 2, &n.adapter)?;
+        stmt.raw_bind_parameter(at + 3, &n.title)?;
+        stmt.raw_bind_parameter(at + 4, &n.description)?;
+        stmt.raw_bind_parameter(at + 5, n.stability.map(Stability::as_str))?;
+        stmt.raw_bind_parameter(at + 6, &n.version)?;
+        stmt.raw_bind_parameter(at + 7, &n.author)?;
+        stmt.raw_bind_parameter(at + 8, to_json(&n.frontmatter))?;
+        stmt.raw_bind_parameter(at + 9, &n.body_hash)?;
+        stmt.raw_bind_parameter(at + 10, &n.frontmatter_hash)?;
+        stmt.raw_bind_parameter(at + 11, n.bytes.frontmatter as i64)?;
+        stmt.raw_bind_parameter(at + 12, n.bytes.body as i64)?;
+        stmt.raw_bind_parameter(at + 13, n.bytes.total as i64)?;
+        stmt.raw_bind_parameter(at + 14, n.tokens.map(|t| t.frontmatter as i64))?;
+        stmt.raw_bind_parameter(at + 15, n.tokens.map(|t| t.body as i64))?;
+        stmt.raw_bind_parameter(at + 16, n.tokens.map(|t| t.total as i64))?;
+        stmt.raw_bind_parameter(at + 17, n.links_out_count as i64)?;
+        stmt.raw_bind_parameter(at + 18, n.links_in_count as i64)?;
+        stmt.raw_bind_parameter(at + 19, n.external_refs_count as i64)?;
+        stmt.raw_bind_parameter(at + 20, scanned_at as i64)
+    })
 }
 
 /// Runs `fill` (which writes every row of `table`, emptied first) with the table's secondary
@@ -739,28 +730,51 @@ fn insert_links<'a>(
     tx: &rusqlite::Transaction<'_>,
     links: impl IntoIterator<Item = &'a Link>,
 ) -> Result<(), StorageError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO scan_links (source_path, target_path, kind, confidence, sources_json, original_trigger,
-                normalized_trigger, location_line, location_column, location_offset, raw)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .map_err(db_err)?;
-    for l in links {
-        stmt.execute(params![
-            l.source,
-            l.target,
-            l.kind.as_str(),
-            l.confidence.as_str(),
-            to_json(&l.sources),
-            l.trigger.as_ref().map(|t| t.original_trigger.as_str()),
-            l.trigger.as_ref().map(|t| t.normalized_trigger.as_str()),
-            l.location.map(|x| x.line as i64),
-            l.location.and_then(|x| x.column).map(|c| c as i64),
-            l.location.and_then(|x| x.offset).map(|c| c as i64),
-            l.raw,
-        ])
-        .map_err(db_err)?;
+    let links: Vec<&Link> = links.into_iter().collect();
+    let head = "INSERT INTO scan_links (source_path, target_path, kind, confidence, sources_json, original_trigger,
+        normalized_trigger, location_line, location_column, location_offset, raw)";
+    insert_rows(tx, head, 11, &links, |stmt, at, l| {
+        let sources = to_json(&l.sources);
+        stmt.raw_bind_parameter(at, &l.source)?;
+        stmt.raw_bind_parameter(at + 1, &l.target)?;
+        stmt.raw_bind_parameter(at + 2, l.kind.as_str())?;
+        stmt.raw_bind_parameter(at + 3, l.confidence.as_str())?;
+        stmt.raw_bind_parameter(at + 4, sources)?;
+        stmt.raw_bind_parameter(at + 5, l.trigger.as_ref().map(|t| t.original_trigger.as_str()))?;
+        stmt.raw_bind_parameter(at + 6, l.trigger.as_ref().map(|t| t.normalized_trigger.as_str()))?;
+        stmt.raw_bind_parameter(at + 7, l.location.map(|x| x.line as i64))?;
+        stmt.raw_bind_parameter(at + 8, l.location.and_then(|x| x.column).map(|c| c as i64))?;
+        stmt.raw_bind_parameter(at + 9, l.location.and_then(|x| x.offset).map(|c| c as i64))?;
+        stmt.raw_bind_parameter(at + 10, &l.raw)
+    })
+}
+
+/// Rows per `INSERT` statement in [`insert_rows`].
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts `rows` with `head` (`INSERT INTO t (c1, …)`, `columns` columns) in statements of up to
+/// [`ROWS_PER_INSERT`] rows: SQLite runs one statement (and updates an `AUTOINCREMENT` counter
+/// once) per 64 rows instead of per row. The number of bound variables per statement is fixed and
+/// small (64 × columns), so any number of rows can be written. `bind` binds one row's values
+/// starting at parameter index `at`.
+fn insert_rows<T>(
+    tx: &rusqlite::Transaction<'_>,
+    head: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> Result<(), StorageError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let tuple = |r: usize| {
+            let cells: Vec<String> = (1..=columns).map(|c| format!("?{}", r * columns + c)).collect();
+            format!("({})", cells.join(", "))
+        };
+        let values: Vec<String> = (0..chunk.len()).map(tuple).collect();
+        let mut stmt = tx.prepare_cached(&format!("{head} VALUES {}", values.join(", "))).map_err(db_err)?;
+        for (r, row) in chunk.iter().enumerate() {
+            bind(&mut stmt, r * columns + 1, row).map_err(db_err)?;
+        }
+        stmt.raw_execute().map_err(db_err)?;
     }
     Ok(())
 }
@@ -770,17 +784,15 @@ fn write_issues(tx: &rusqlite::Transaction<'_>, issues: &[Issue]) -> Result<(), 
 }
 
 fn insert_issues(tx: &rusqlite::Transaction<'_>, issues: &[Issue]) -> Result<(), StorageError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO scan_issues (rule_id, severity, node_ids_json, link_indices_json, message, detail, fix_json, data_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .map_err(db_err)?;
-    for i in issues {
-        let [c1, c2, c3, c4, c5, c6, c7, c8] = issue_columns(i);
-        stmt.execute(params![c1, c2, c3, c4, c5, c6, c7, c8]).map_err(db_err)?;
-    }
-    Ok(())
+    let head =
+        "INSERT INTO scan_issues (rule_id, severity, node_ids_json, link_indices_json, message, detail, fix_json,
+        data_json)";
+    insert_rows(tx, head, 8, issues, |stmt, at, issue| {
+        for (i, value) in issue_columns(issue).into_iter().enumerate() {
+            stmt.raw_bind_parameter(at + i, value)?;
+        }
+        Ok(())
+    })
 }
 
 /// An issue's columns, in `scan_issues` order after `id`.
