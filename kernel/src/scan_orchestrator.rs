@@ -688,9 +688,10 @@ pub fn scan_walked(
     // The cache is assembled while the rules run.
     let (cached_nodes, mut issues) = rayon::join(
         || {
-            // The entry's own node (with its counts brought up to date above) moves into the cache.
-            entries
-                .into_iter()
+            // The entry's own node (with its counts brought up to date above) moves into the cache;
+            // what is left of each entry is freed on whichever core is free.
+            let rows: Vec<(String, CachedNode)> = entries
+                .into_par_iter()
                 .zip(encoded)
                 .map(|(e, encoded_detections)| {
                     let cached = CachedNode {
@@ -705,7 +706,8 @@ pub fn scan_walked(
                     };
                     (cached.node.path.clone(), cached)
                 })
-                .collect()
+                .collect();
+            rows.into_iter().collect()
         },
         || run_rules(registry, &nodes, &links, &index, &request.rule_config),
     );

@@ -764,13 +764,25 @@ fn insert_rows<T>(
     rows: &[T],
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
 ) -> Result<(), StorageError> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let sql = |n: usize| {
         let tuple = |r: usize| {
             let cells: Vec<String> = (1..=columns).map(|c| format!("?{}", r * columns + c)).collect();
             format!("({})", cells.join(", "))
         };
-        let values: Vec<String> = (0..chunk.len()).map(tuple).collect();
-        let mut stmt = tx.prepare_cached(&format!("{head} VALUES {}", values.join(", "))).map_err(db_err)?;
+        let values: Vec<String> = (0..n).map(tuple).collect();
+        format!("{head} VALUES {}", values.join(", "))
+    };
+    // Every chunk but the last is full: its statement text is built once.
+    let full = sql(ROWS_PER_INSERT.min(rows.len()));
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let last;
+        let text = if chunk.len() == ROWS_PER_INSERT.min(rows.len()) {
+            &full
+        } else {
+            last = sql(chunk.len());
+            &last
+        };
+        let mut stmt = tx.prepare_cached(text).map_err(db_err)?;
         for (r, row) in chunk.iter().enumerate() {
             bind(&mut stmt, r * columns + 1, row).map_err(db_err)?;
         }
