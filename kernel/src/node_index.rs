@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rayon::prelude::*;
+
 use crate::model::Node;
 use crate::normalize::normalize_trigger;
 
@@ -50,18 +52,28 @@ impl NodeIndex {
         }
         files.dedup();
         let mut index = Self { generation, files, ..Self::default() };
-        for (i, node) in nodes.into_iter().enumerate() {
+        let nodes: Vec<&Node> = nodes.into_iter().collect();
+        // Names and their normalised keys on both cores; the maps are filled in node order.
+        let named: Vec<Vec<(String, String)>> = nodes
+            .par_iter()
+            .map(|node| {
+                node_names(node)
+                    .into_iter()
+                    .map(|name| (normalize_trigger(&name), name))
+                    .filter(|(key, _)| !key.is_empty())
+                    .collect()
+            })
+            .collect();
+        index.paths.reserve(nodes.len());
+        for (i, (node, names)) in nodes.iter().zip(named).enumerate() {
             index.paths.insert(node.path.clone(), i);
             index.kinds.push(node.kind.clone());
-            for name in node_names(node) {
-                let key = normalize_trigger(&name);
-                if !key.is_empty() {
-                    index.names.entry(key).or_default().push(node.path.clone());
-                    index.named.push((name, node.path.clone(), node.kind.clone()));
-                }
+            for (key, name) in names {
+                index.names.entry(key).or_default().push(node.path.clone());
+                index.named.push((name, node.path.clone(), node.kind.clone()));
             }
         }
-        index.named.sort();
+        index.named.par_sort_unstable();
         index.named.dedup();
         for path in index.files.iter().chain(index.paths.keys()) {
             let mut dir = path.as_str();
