@@ -112,6 +112,11 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
                 failures = 0;
                 emit(out, &result, &format!("{} change(s)", paths.len()), batch);
                 kept.keep_issues(&mut result);
+                // A database replaced or deleted meanwhile (and written again by this batch) is
+                // held from now on.
+                if let Err(e) = kept.hold_storage(&plan.db, true) {
+                    out.note(&format!("database: {}", e.message));
+                }
                 // Freeing a large result takes milliseconds the next batch need not wait for.
                 std::thread::spawn(move || drop(result));
             }

@@ -1028,6 +1028,30 @@ fn watch_reloads_its_kept_cache_when_another_scan_wrote_the_database() {
     }
 }
 
+/// The watch holds one connection; a database deleted behind its back is created again by the
+/// next batch (not written into the deleted file), and held from then on.
+#[test]
+fn watch_writes_a_new_database_when_its_database_was_deleted() {
+    let p = Project::new();
+    p.claude_project();
+    let mut child = spawn_watch(&p, &["watch", "--json"]);
+    let rx = line_reader(child.0.stdout.take().expect("stdout"));
+    assert_eq!(next_json(&rx)["stats"]["nodesCount"], 4);
+    let db = p.db();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.write("notes/one.md", "# One\n");
+    assert_eq!(next_json(&rx)["stats"]["nodesCount"], 5);
+    assert!(db.exists(), "the batch created the database again");
+    assert_eq!(p.db_count("scan_nodes"), 5);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.write("notes/two.md", "# Two\n");
+    assert_eq!(next_json(&rx)["stats"]["nodesCount"], 6);
+    assert_eq!(p.db_count("scan_nodes"), 6, "later batches write into the new database too");
+}
+
 #[test]
 fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
     let p = Project::new();
