@@ -27,7 +27,7 @@ impl Rule for BrokenRef {
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
         let mut issues = Vec::new();
-        for link in ctx.links.iter().filter(|l| l.confidence != Confidence::Low) {
+        for (i, link) in ctx.links.iter().enumerate().filter(|(_, l)| l.confidence != Confidence::Low) {
             if !ctx.index.contains_path(&link.source) {
                 if ctx.index.contains_path(&link.target) {
                     let message = format!(
@@ -40,7 +40,7 @@ impl Rule for BrokenRef {
                 }
                 continue;
             }
-            if ctx.index.resolve_target(&link.target) == Resolution::Missing {
+            if ctx.resolution(i) == Resolution::Missing {
                 let at = link.location.map(|l| format!(" (line {})", l.line)).unwrap_or_default();
                 let message = format!(
                     "Broken {} link from {}{at} → {}: no such node or file",
@@ -62,4 +62,42 @@ fn data(link: &Link) -> serde_json::Value {
         "trigger": link.trigger.as_ref().map(|t| t.normalized_trigger.clone()),
         "line": link.location.map(|l| l.line),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::node;
+    use sm_kernel::model::{LinkKind, Location};
+    use sm_kernel::node_index::NodeIndex;
+
+    fn link(source: &str, target: &str) -> Link {
+        Link {
+            source: source.into(),
+            target: target.into(),
+            kind: LinkKind::References,
+            confidence: Confidence::High,
+            sources: vec!["markdown-link".into()],
+            trigger: None,
+            location: Some(Location { line: 3, column: None, offset: None }),
+            raw: None,
+        }
+    }
+
+    /// Only targets that are neither a node, a walked file nor a name are broken, whether the
+    /// scan hands the rule its resolutions or the rule resolves them itself.
+    #[test]
+    fn reports_missing_targets_with_or_without_the_scans_resolutions() {
+        let nodes = [node("a.md", "note", ""), node(".claude/skills/pdf/SKILL.md", "skill", "")];
+        let index = NodeIndex::with_files(&nodes, ["a.md", "run.sh", ".claude/skills/pdf/SKILL.md"].map(String::from));
+        let links = [link("a.md", "run.sh"), link("a.md", "gone.md"), link("a.md", "/pdf"), link("a.md", "docs")];
+        let resolutions: Vec<Resolution<'_>> = links.iter().map(|l| index.resolve_target(&l.target)).collect();
+        let config = json!({});
+        let broken = |resolutions: &[Resolution<'_>]| -> Vec<String> {
+            let ctx = RuleContext { nodes: &nodes, links: &links, index: &index, resolutions, config: &config };
+            BrokenRef.evaluate(&ctx).iter().map(|i| i.data.as_ref().expect("data")["target"].to_string()).collect()
+        };
+        assert_eq!(broken(&resolutions), ["\"gone.md\"", "\"docs\""]);
+        assert_eq!(broken(&[]), broken(&resolutions));
+    }
 }

@@ -316,7 +316,7 @@ mod tests {
     fn evaluate(rule: &dyn Rule, nodes: &[Node]) -> Vec<Issue> {
         let index = NodeIndex::build(nodes);
         let config = json!({});
-        rule.evaluate(&RuleContext { nodes, links: &[], index: &index, config: &config })
+        rule.evaluate(&RuleContext { nodes, links: &[], index: &index, resolutions: &[], config: &config })
     }
 
     /// Names are compared with their directory after NFKC: compatibility forms and composed or

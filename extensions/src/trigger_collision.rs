@@ -111,7 +111,7 @@ mod tests {
         let triggers = |nodes: &[Node]| -> Vec<String> {
             let index = NodeIndex::build(nodes);
             let config = json!({});
-            let ctx = RuleContext { nodes, links: &[], index: &index, config: &config };
+            let ctx = RuleContext { nodes, links: &[], index: &index, resolutions: &[], config: &config };
             let issues = TriggerCollision.evaluate(&ctx);
             issues
                 .iter()

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::{Issue, Link, Node, ScanResult};
-use crate::node_index::NodeIndex;
+use crate::node_index::{NodeIndex, Resolution};
 
 /// The kind of an extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,11 +117,22 @@ pub struct RuleContext<'a> {
     pub nodes: &'a [Node],
     pub links: &'a [Link],
     pub index: &'a NodeIndex,
+    /// How each link's target resolves, by link position, when the scan resolved them already
+    /// (it does, for the link counts); may be empty: [`resolution`](Self::resolution) resolves then.
+    pub resolutions: &'a [Resolution<'a>],
     /// Rule configuration: `{"profile": "claude" | "agentskills", "rules": {"<rule-id>": {...}}}`.
     pub config: &'a Value,
 }
 
 impl RuleContext<'_> {
+    /// How `links[i]`'s target resolves (see [`NodeIndex::resolve_target`]).
+    pub fn resolution(&self, i: usize) -> Resolution<'_> {
+        match self.resolutions.get(i) {
+            Some(&r) => r,
+            None => self.index.resolve_target(&self.links[i].target),
+        }
+    }
+
     /// `config.rules.<rule_id>.<key>`, if set.
     pub fn option(&self, rule_id: &str, key: &str) -> Option<&Value> {
         self.config.get("rules").and_then(|r| r.get(rule_id)).and_then(|r| r.get(key))

@@ -21,7 +21,7 @@ use crate::model::{
     Issue, Link, Node, SCAN_RESULT_SCHEMA_VERSION, ScanResult, ScanStats, ScannedBy, Scope, Severity, Stability,
     TripleSplit,
 };
-use crate::node_index::NodeIndex;
+use crate::node_index::{NodeIndex, Resolution};
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
 use crate::registry::{Registry, is_kebab};
 use crate::scan_cache::{CachedNode, PersistDelta, ScanCache, encode_detections, index_fingerprint};
@@ -656,7 +656,7 @@ pub fn scan_walked(
             })
             .collect()
     };
-    count_links(&mut nodes, &links, &external, &index);
+    let resolutions = count_links(&mut nodes, &links, &external, &index);
     for e in &entries {
         file_issues.extend(e.file_issues.iter().cloned());
     }
@@ -709,7 +709,7 @@ pub fn scan_walked(
                 .collect();
             rows.into_iter().collect()
         },
-        || run_rules(registry, &nodes, &links, &index, &request.rule_config),
+        || run_rules(registry, (&nodes, &links, &resolutions), &index, &request.rule_config),
     );
     let cache = ScanCache {
         nodes: cached_nodes,
@@ -1271,12 +1271,26 @@ fn partition_external(links: &mut Vec<Link>) -> ExternalRefs {
     external
 }
 
-fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, index: &NodeIndex) {
-    // Both ends as positions in the index, found on both cores (resolving targets is the costly
-    // part); the counts are then kept by position, without hashing paths again.
+/// Sets the nodes' link counts; returns how each link's target resolves (the rules read it too).
+fn count_links<'i>(
+    nodes: &mut [Node],
+    links: &[Link],
+    external: &ExternalRefs,
+    index: &'i NodeIndex,
+) -> Vec<Resolution<'i>> {
+    // Targets resolved on both cores (the costly part), both ends then as positions in the index:
+    // the counts are kept by position, without hashing paths again.
+    let resolutions: Vec<Resolution<'i>> = links.par_iter().map(|link| index.resolve_target(&link.target)).collect();
     let ends: Vec<(Option<usize>, Option<usize>)> = links
         .par_iter()
-        .map(|link| (index.position(&link.source), index.resolve(&link.target).and_then(|t| index.position(t))))
+        .zip(&resolutions)
+        .map(|(link, target)| {
+            let target = match target {
+                Resolution::Node(path) => index.position(path),
+                _ => None,
+            };
+            (index.position(&link.source), target)
+        })
         .collect();
     let (mut out, mut incoming) = (vec![0u64; index.node_count()], vec![0u64; index.node_count()]);
     for (source, target) in ends {
@@ -1293,10 +1307,16 @@ fn count_links(nodes: &mut [Node], links: &[Link], external: &ExternalRefs, inde
         node.links_in_count = at.map_or(0, |i| incoming[i]);
         node.external_refs_count = external.get(&node.path).map_or(0, |s| s.len() as u64);
     }
+    resolutions
 }
 
-fn run_rules(registry: &Registry, nodes: &[Node], links: &[Link], index: &NodeIndex, config: &Value) -> Vec<Issue> {
-    let ctx = RuleContext { nodes, links, index, config };
+fn run_rules(
+    registry: &Registry,
+    (nodes, links, resolutions): (&[Node], &[Link], &[Resolution<'_>]),
+    index: &NodeIndex,
+    config: &Value,
+) -> Vec<Issue> {
+    let ctx = RuleContext { nodes, links, index, resolutions, config };
     // Rules are independent of each other: they run in parallel, their issues kept in registry order.
     let per_rule: Vec<Vec<Issue>> = registry
         .rules()
