@@ -45,9 +45,17 @@ pub fn registry() -> Registry {
 
 /// Opens (creating if needed) and migrates the database.
 pub fn open_storage(path: &Path) -> Result<Box<dyn StoragePort>, CliError> {
-    let mut storage = SqliteStorage::open(path).map_err(|e| storage_error(path, &e))?;
+    Ok(Box::new(migrated(path, SqliteStorage::open)?))
+}
+
+/// The database at `path` opened with `open`, then migrated.
+fn migrated(
+    path: &Path,
+    open: fn(&Path) -> Result<SqliteStorage, sm_kernel::ports::StorageError>,
+) -> Result<SqliteStorage, CliError> {
+    let mut storage = open(path).map_err(|e| storage_error(path, &e))?;
     storage.migrate().map_err(|e| storage_error(path, &e))?;
-    Ok(Box::new(storage))
+    Ok(storage)
 }
 
 /// A database connection a long-running command (`sm watch`) holds across its runs, handed out
@@ -62,9 +70,7 @@ pub struct HeldStorage {
 impl HeldStorage {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, CliError> {
-        let mut storage = SqliteStorage::open(path).map_err(|e| storage_error(path, &e))?;
-        storage.migrate().map_err(|e| storage_error(path, &e))?;
-        Ok(Self { path: path.to_owned(), identity: file_identity(path), storage: Box::new(storage) })
+        Ok(Self::holding(path, migrated(path, SqliteStorage::open)?))
     }
 
     /// Opens the database at `path` when it exists and needs no migration: holding it then
@@ -74,11 +80,11 @@ impl HeldStorage {
             return Ok(None);
         };
         let version = storage.schema_version().map_err(|e| storage_error(path, &e))?;
-        Ok((version == latest_schema_version()).then(|| Self {
-            path: path.to_owned(),
-            identity: file_identity(path),
-            storage: Box::new(storage),
-        }))
+        Ok((version == latest_schema_version()).then(|| Self::holding(path, storage)))
+    }
+
+    fn holding(path: &Path, storage: SqliteStorage) -> Self {
+        Self { path: path.to_owned(), identity: file_identity(path), storage: Box::new(storage) }
     }
 
     /// The connection, when the database at `path` is still the one it opened.
@@ -104,9 +110,7 @@ fn file_identity(_path: &Path) -> Option<(u64, u64)> {
 /// exist yet is built aside and moved into place by that persist (see
 /// `SqliteStorage::open_for_scan`).
 pub fn open_storage_for_scan(path: &Path) -> Result<Box<dyn StoragePort>, CliError> {
-    let mut storage = SqliteStorage::open_for_scan(path).map_err(|e| storage_error(path, &e))?;
-    storage.migrate().map_err(|e| storage_error(path, &e))?;
-    Ok(Box::new(storage))
+    Ok(Box::new(migrated(path, SqliteStorage::open_for_scan)?))
 }
 
 /// Opens an existing database without creating it; `None` when it does not exist.

@@ -240,6 +240,21 @@ mod tests {
     use super::*;
     use crate::test_support::{detect_with_nodes, node};
 
+    /// One detector across scans (as in a watch): each new index — here a renamed node — rebuilds
+    /// the name table, so old names stop matching.
+    #[test]
+    fn a_new_index_rebuilds_the_name_table() {
+        let detector = NameMention::default();
+        let body = "Use pdf-tools here, or pdf-kit.";
+        let targets = |name: &str| -> Vec<String> {
+            let others = [node(".claude/skills/x/SKILL.md", "skill", name)];
+            detect_with_nodes(&detector, "notes/a.md", body, &others).into_iter().map(|l| l.target).collect()
+        };
+        assert_eq!(targets("pdf-tools"), [".claude/skills/x/SKILL.md"]);
+        assert_eq!(targets("pdf-kit"), [".claude/skills/x/SKILL.md"]);
+        assert_eq!(targets("docx-kit"), Vec::<String>::new(), "the old names are gone");
+    }
+
     /// Byte ranges of `[A-Za-z0-9_:-]+` runs, without trailing `:`, `-`, `_`.
     fn tokens(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
         let bytes = s.as_bytes();

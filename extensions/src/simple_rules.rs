@@ -310,14 +310,7 @@ impl Rule for OrphanNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::node;
-    use sm_kernel::node_index::NodeIndex;
-
-    fn evaluate(rule: &dyn Rule, nodes: &[Node]) -> Vec<Issue> {
-        let index = NodeIndex::build(nodes);
-        let config = json!({});
-        rule.evaluate(&RuleContext { nodes, links: &[], index: &index, resolutions: &[], config: &config })
-    }
+    use crate::test_support::{evaluate, node};
 
     /// Names are compared with their directory after NFKC: compatibility forms and composed or
     /// decomposed accents match, a different spelling or case does not.

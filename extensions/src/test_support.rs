@@ -1,9 +1,9 @@
 //! Helpers for the detectors' unit tests.
 
 use serde_json::{Map, json};
-use sm_kernel::extensions::{DetectContext, Detector};
+use sm_kernel::extensions::{DetectContext, Detector, Rule, RuleContext};
 use sm_kernel::markdown::mask_non_prose;
-use sm_kernel::model::{Link, Node, TripleSplit};
+use sm_kernel::model::{Issue, Link, Node, TripleSplit};
 use sm_kernel::node_index::NodeIndex;
 
 pub fn node(path: &str, kind: &str, name: &str) -> Node {
@@ -44,4 +44,11 @@ pub fn detect_with_nodes(detector: &dyn Detector, path: &str, body: &str, others
     detector.begin_scan(&index);
     let prose = mask_non_prose(body);
     detector.detect(&DetectContext { node: &me, body, prose: &prose, body_start_line: 1, index: &index })
+}
+
+/// Runs `rule` over `nodes` (no links, default configuration).
+pub fn evaluate(rule: &dyn Rule, nodes: &[Node]) -> Vec<Issue> {
+    let index = NodeIndex::build(nodes);
+    let config = json!({});
+    rule.evaluate(&RuleContext { nodes, links: &[], index: &index, resolutions: &[], config: &config })
 }

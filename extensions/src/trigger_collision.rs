@@ -90,8 +90,7 @@ impl Rule for TriggerCollision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::node;
-    use sm_kernel::node_index::NodeIndex;
+    use crate::test_support::{evaluate, node};
 
     /// Different nodes claiming one normalised trigger collide, reported in trigger order
     /// whatever the nodes' order; identical copies and single claims do not.
@@ -109,10 +108,7 @@ mod tests {
         nodes[0].body_hash = "1".repeat(64);
         nodes[3].body_hash = "2".repeat(64);
         let triggers = |nodes: &[Node]| -> Vec<String> {
-            let index = NodeIndex::build(nodes);
-            let config = json!({});
-            let ctx = RuleContext { nodes, links: &[], index: &index, resolutions: &[], config: &config };
-            let issues = TriggerCollision.evaluate(&ctx);
+            let issues = evaluate(&TriggerCollision, nodes);
             issues
                 .iter()
                 .map(|i| i.data.as_ref().expect("data")["normalizedTrigger"].as_str().expect("s").to_owned())

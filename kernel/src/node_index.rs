@@ -167,18 +167,6 @@ impl NodeIndex {
     }
 }
 
-/// Equal content, whatever the generation.
-impl PartialEq for NodeIndex {
-    fn eq(&self, other: &Self) -> bool {
-        self.paths == other.paths
-            && self.names == other.names
-            && self.dirs == other.dirs
-            && self.files == other.files
-            && self.kinds == other.kinds
-            && self.named == other.named
-    }
-}
-
 impl NodeIndex {
     /// A link to a directory that holds walked files resolves.
     fn has_files_under(&self, dir: &str) -> bool {

@@ -44,7 +44,7 @@ pub struct CachedNode {
 }
 
 /// The previous scan, as an incremental scan needs it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScanCache {
     pub nodes: BTreeMap<String, CachedNode>,
     /// `<producers>:<index>` of the scan that wrote this cache: a hash of what produced it (sm's

@@ -709,7 +709,7 @@ pub fn scan_walked(
                 .collect();
             rows.into_iter().collect()
         },
-        || run_rules(registry, (&nodes, &links, &resolutions), &index, &request.rule_config),
+        || run_rules(registry, &nodes, &links, &resolutions, &index, &request.rule_config),
     );
     let cache = ScanCache {
         nodes: cached_nodes,
@@ -1278,20 +1278,20 @@ fn count_links<'i>(
     external: &ExternalRefs,
     index: &'i NodeIndex,
 ) -> Vec<Resolution<'i>> {
-    // Targets resolved on both cores (the costly part), both ends then as positions in the index:
+    // Targets resolved on both cores (the costly part) and both ends as positions in the index:
     // the counts are kept by position, without hashing paths again.
-    let resolutions: Vec<Resolution<'i>> = links.par_iter().map(|link| index.resolve_target(&link.target)).collect();
-    let ends: Vec<(Option<usize>, Option<usize>)> = links
+    type Ends = (Option<usize>, Option<usize>);
+    let (resolutions, ends): (Vec<Resolution<'i>>, Vec<Ends>) = links
         .par_iter()
-        .zip(&resolutions)
-        .map(|(link, target)| {
-            let target = match target {
+        .map(|link| {
+            let target = index.resolve_target(&link.target);
+            let at = match target {
                 Resolution::Node(path) => index.position(path),
                 _ => None,
             };
-            (index.position(&link.source), target)
+            (target, (index.position(&link.source), at))
         })
-        .collect();
+        .unzip();
     let (mut out, mut incoming) = (vec![0u64; index.node_count()], vec![0u64; index.node_count()]);
     for (source, target) in ends {
         if let Some(s) = source {
@@ -1312,7 +1312,9 @@ fn count_links<'i>(
 
 fn run_rules(
     registry: &Registry,
-    (nodes, links, resolutions): (&[Node], &[Link], &[Resolution<'_>]),
+    nodes: &[Node],
+    links: &[Link],
+    resolutions: &[Resolution<'_>],
     index: &NodeIndex,
     config: &Value,
 ) -> Vec<Issue> {

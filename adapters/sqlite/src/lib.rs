@@ -51,6 +51,9 @@ impl Drop for BuildingFile {
     }
 }
 
+/// Settings of every connection, whatever its journal.
+const SHARED_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;";
+
 fn db_err(e: rusqlite::Error) -> StorageError {
     match e {
         rusqlite::Error::SqliteFailure(code, msg)
@@ -94,10 +97,9 @@ impl SqliteStorage {
         let storage = Self { conn, path: path.to_path_buf(), building: Some(BuildingFile(tmp)) };
         storage
             .conn
-            .execute_batch(
-                "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF; PRAGMA synchronous = NORMAL;
-                 PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
-            )
+            .execute_batch(&format!(
+                "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF; PRAGMA synchronous = NORMAL; {SHARED_PRAGMAS}"
+            ))
             .map_err(db_err)?;
         Ok(storage)
     }
@@ -145,10 +147,7 @@ impl SqliteStorage {
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
             return Err(StorageError::Database(format!("could not enable WAL (journal_mode is {mode})")));
         }
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
-        )
-        .map_err(db_err)?;
+        conn.execute_batch(&format!("PRAGMA synchronous = NORMAL; {SHARED_PRAGMAS}")).map_err(db_err)?;
         Ok(Self { conn, path: path.to_path_buf(), building: None })
     }
 
@@ -642,21 +641,14 @@ fn write_nodes_and_cache(
         write_nodes()?;
         let head = "INSERT OR REPLACE INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line,
             detections_json, file_issues_json)";
-        let mut batch = Vec::with_capacity(ROWS_PER_INSERT);
-        let mut encoded = encoded.into_iter().peekable();
-        while encoded.peek().is_some() {
-            batch.clear();
-            batch.extend(encoded.by_ref().take(ROWS_PER_INSERT));
-            insert_rows(tx, head, 6, &batch, |stmt, at, (path, c, detections, issues)| {
-                stmt.raw_bind_parameter(at, path)?;
-                stmt.raw_bind_parameter(at + 1, c.file_size as i64)?;
-                stmt.raw_bind_parameter(at + 2, c.file_mtime_ms)?;
-                stmt.raw_bind_parameter(at + 3, c.body_start_line as i64)?;
-                stmt.raw_bind_parameter(at + 4, detections.as_ref())?;
-                stmt.raw_bind_parameter(at + 5, issues)
-            })?;
-        }
-        Ok(())
+        insert_rows(tx, head, 6, encoded, |stmt, at, (path, c, detections, issues)| {
+            stmt.raw_bind_parameter(at, path)?;
+            stmt.raw_bind_parameter(at + 1, c.file_size as i64)?;
+            stmt.raw_bind_parameter(at + 2, c.file_mtime_ms)?;
+            stmt.raw_bind_parameter(at + 3, c.body_start_line as i64)?;
+            stmt.raw_bind_parameter(at + 4, detections.as_ref())?;
+            stmt.raw_bind_parameter(at + 5, issues)
+        })
     })
 }
 
@@ -665,12 +657,11 @@ fn write_nodes<'a>(
     nodes: impl IntoIterator<Item = &'a Node>,
     scanned_at: u64,
 ) -> Result<(), StorageError> {
-    let nodes: Vec<&Node> = nodes.into_iter().collect();
     let head = "INSERT OR REPLACE INTO scan_nodes (path, kind, adapter, title, description, stability, version, author,
         frontmatter_json, body_hash, frontmatter_hash, bytes_frontmatter, bytes_body, bytes_total,
         tokens_frontmatter, tokens_body, tokens_total, links_out_count, links_in_count,
         external_refs_count, scanned_at)";
-    insert_rows(tx, head, 21, &nodes, |stmt, at, n| {
+    insert_rows(tx, head, 21, nodes, |stmt, at, n| {
         stmt.raw_bind_parameter(at, &n.path)?;
         stmt.raw_bind_parameter(at + 1, &n.kind)?;
         stmt.raw_bind_parameter(at + 2, &n.adapter)?;
@@ -730,10 +721,9 @@ fn insert_links<'a>(
     tx: &rusqlite::Transaction<'_>,
     links: impl IntoIterator<Item = &'a Link>,
 ) -> Result<(), StorageError> {
-    let links: Vec<&Link> = links.into_iter().collect();
     let head = "INSERT INTO scan_links (source_path, target_path, kind, confidence, sources_json, original_trigger,
         normalized_trigger, location_line, location_column, location_offset, raw)";
-    insert_rows(tx, head, 11, &links, |stmt, at, l| {
+    insert_rows(tx, head, 11, links, |stmt, at, l| {
         let sources = to_json(&l.sources);
         stmt.raw_bind_parameter(at, &l.source)?;
         stmt.raw_bind_parameter(at + 1, &l.target)?;
@@ -761,8 +751,8 @@ fn insert_rows<T>(
     tx: &rusqlite::Transaction<'_>,
     head: &str,
     columns: usize,
-    rows: &[T],
-    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+    rows: impl IntoIterator<Item = T>,
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, T) -> rusqlite::Result<()>,
 ) -> Result<(), StorageError> {
     let sql = |n: usize| {
         let tuple = |r: usize| {
@@ -773,17 +763,21 @@ fn insert_rows<T>(
         format!("{head} VALUES {}", values.join(", "))
     };
     // Every chunk but the last is full: its statement text is built once.
-    let full = sql(ROWS_PER_INSERT.min(rows.len()));
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let mut full: Option<String> = None;
+    let mut rows = rows.into_iter().peekable();
+    let mut chunk = Vec::with_capacity(ROWS_PER_INSERT);
+    while rows.peek().is_some() {
+        chunk.clear();
+        chunk.extend(rows.by_ref().take(ROWS_PER_INSERT));
         let last;
-        let text = if chunk.len() == ROWS_PER_INSERT.min(rows.len()) {
-            &full
+        let text = if chunk.len() == ROWS_PER_INSERT {
+            full.get_or_insert_with(|| sql(ROWS_PER_INSERT)).as_str()
         } else {
             last = sql(chunk.len());
-            &last
+            last.as_str()
         };
         let mut stmt = tx.prepare_cached(text).map_err(db_err)?;
-        for (r, row) in chunk.iter().enumerate() {
+        for (r, row) in chunk.drain(..).enumerate() {
             bind(&mut stmt, r * columns + 1, row).map_err(db_err)?;
         }
         stmt.raw_execute().map_err(db_err)?;

@@ -52,13 +52,13 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     // directories are still being registered) is queued and triggers the next batch, not lost.
     let stream = fs.watch(&watched, debounce);
     let started = Instant::now();
-    // A scan error (a missing root, a bad database) explains itself better than the watcher's.
     // One connection held for the whole watch: batches neither open the database (nor build the
     // registry) again, and SQLite, which checkpoints (and deletes) the WAL whenever its last
     // connection closes, checkpoints a batch's commits on its own schedule instead. An existing
     // database is held from the start, so the initial scan's registry is the batches' too.
     let mut kept = KeptCache::default();
     kept.hold_storage(&plan.db, false)?;
+    // A scan error (a missing root, a bad database) explains itself better than the watcher's.
     let mut first = scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept)?;
     let mut stream = stream.map_err(|e| CliError::operational("watch-failed", e.to_string()))?;
     kept.hold_storage(&plan.db, true)?;
