@@ -28,16 +28,26 @@ pub struct PersistDelta {
 /// Everything about one node that lets the next scan skip reading its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedNode {
-    /// The node exactly as stored (link counts included); a stub in a hollow cache.
+    /// The node exactly as stored (link counts included).
     pub node: Node,
     pub file_size: u64,
     pub file_mtime_ms: i64,
     pub body_start_line: u64,
-    /// Raw output per detector id, before links are merged. Empty in a hollow cache, whose
-    /// links moved into the result: `encoded_detections` holds them.
+    /// Raw output per detector id, before links are merged.
     pub detections: BTreeMap<String, Vec<Link>>,
-    /// `detections` in their stored form ([`encode_detections`]), when the scan encoded them
-    /// before moving the links into its result (a hollow cache).
+    /// Issues about the file itself (frontmatter problems), before `--strict` is applied.
+    pub file_issues: Vec<Issue>,
+}
+
+/// One cache row of a hollow cache: what persistence writes about a node's file besides the node,
+/// which is the result's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HollowRow {
+    pub file_size: u64,
+    pub file_mtime_ms: i64,
+    pub body_start_line: u64,
+    /// The detector output in its stored form ([`encode_detections`]); `None` for a file an
+    /// incremental scan did not read (its stored row stays).
     pub encoded_detections: Option<String>,
     /// Issues about the file itself (frontmatter problems), before `--strict` is applied.
     pub file_issues: Vec<Issue>,
@@ -46,7 +56,10 @@ pub struct CachedNode {
 /// The previous scan, as an incremental scan needs it.
 #[derive(Debug, Clone, Default)]
 pub struct ScanCache {
+    /// By path; empty in a hollow cache.
     pub nodes: BTreeMap<String, CachedNode>,
+    /// A hollow cache's rows, one per node of the scan's result, in the result's order.
+    pub hollow_rows: Vec<HollowRow>,
     /// `<producers>:<index>` of the scan that wrote this cache: a hash of what produced it (sm's
     /// version, adapters and detectors with their versions, the file size limit; a different one
     /// discards the whole cache) and its [`index_fingerprint`].
@@ -59,13 +72,20 @@ pub struct ScanCache {
     pub reused_all: bool,
     /// Set when the scan started from a prior cache: what changed since. `None`: store everything.
     pub delta: Option<PersistDelta>,
-    /// The nodes are stubs (path, kind, adapter, link counts): the full nodes went into the result
-    /// (see `ScanRequest::keep_cache_nodes`). Persisting needs nothing more; a scan refuses a
-    /// hollow cache as its prior.
+    /// The nodes went into the result and the cache keeps only `hollow_rows` (see
+    /// `ScanRequest::keep_cache_nodes`). Persisting needs nothing more; a scan refuses a hollow
+    /// cache as its prior.
     pub hollow: bool,
     /// The index the scan resolved against, kept with a cache kept for the next scan (not a hollow
     /// one): a next scan whose node names, kinds and walked files are the same uses it again.
     pub index: Option<std::sync::Arc<crate::node_index::NodeIndex>>,
+}
+
+impl ScanCache {
+    /// The number of cache rows this cache stands for (one per node of its scan).
+    pub fn row_count(&self) -> usize {
+        if self.hollow { self.hollow_rows.len() } else { self.nodes.len() }
+    }
 }
 
 /// A hash of every node path, node name and walked file: detectors that look at the whole graph
@@ -104,10 +124,10 @@ struct StoredLink(
 );
 
 /// One node's detector output as storage keeps it (`scan_node_cache.detections_json`): a JSON
-/// object of detector id → [`StoredLink`] arrays.
-pub fn encode_detections(detections: &BTreeMap<String, Vec<Link>>) -> String {
-    let stored: BTreeMap<&str, Vec<StoredLink>> = detections
-        .iter()
+/// object of detector id → [`StoredLink`] arrays. `detections` come in id order (a map's order).
+pub fn encode_detections<'a>(detections: impl IntoIterator<Item = (&'a str, &'a [Link])>) -> String {
+    let stored: Vec<(&str, Vec<StoredLink>)> = detections
+        .into_iter()
         .map(|(detector, links)| {
             let links = links
                 .iter()
@@ -119,14 +139,23 @@ pub fn encode_detections(detections: &BTreeMap<String, Vec<Link>>) -> String {
                         l.trigger.as_ref().map(|t| (t.original_trigger.clone(), t.normalized_trigger.clone())),
                         l.location.map(|x| (x.line, x.column, x.offset)),
                         l.raw.clone(),
-                        (l.sources.len() != 1 || &l.sources[0] != detector).then(|| l.sources.clone()),
+                        (l.sources.len() != 1 || l.sources[0] != detector).then(|| l.sources.clone()),
                     )
                 })
                 .collect();
-            (detector.as_str(), links)
+            (detector, links)
         })
         .collect();
-    serde_json::to_string(&stored).expect("detector output always serialises")
+    serde_json::to_string(&InOrder(&stored)).expect("detector output always serialises")
+}
+
+/// Pairs serialised as a JSON object, in the order given.
+struct InOrder<'a, V>(&'a [(&'a str, V)]);
+
+impl<V: Serialize> Serialize for InOrder<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 /// The inverse of [`encode_detections`] for the node at `path`.

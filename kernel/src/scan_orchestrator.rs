@@ -24,7 +24,7 @@ use crate::model::{
 use crate::node_index::{NodeIndex, Resolution};
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
 use crate::registry::{Registry, is_kebab};
-use crate::scan_cache::{CachedNode, PersistDelta, ScanCache, encode_detections, index_fingerprint};
+use crate::scan_cache::{CachedNode, HollowRow, PersistDelta, ScanCache, encode_detections, index_fingerprint};
 use crate::tokens::count_tokens;
 use sha2::{Digest, Sha256};
 
@@ -117,10 +117,10 @@ struct Entry {
     body_start_line: u64,
     file_issues: Vec<Issue>,
     /// Per-detector output reused from the cache, or (once detection is done) found in this scan.
-    cached_detections: Option<BTreeMap<String, Vec<Link>>>,
+    cached_detections: Option<Detections>,
     /// Output of the detectors that ran while the file was read (those that do not depend on the
-    /// index), by detector id; the splitting detectors' completed output joins it.
-    early: BTreeMap<String, Vec<Link>>,
+    /// index); the splitting detectors' completed output joins it.
+    early: Detections,
     /// What splitting detectors kept for their `complete`, by position in the registry.
     prepared: Vec<(usize, Prepared)>,
     /// For a node taken from the cache: its stored row (the cached node) is still exact unless its
@@ -350,13 +350,13 @@ impl Walked {
     }
 }
 
-/// What a hollow cache keeps of a node: its identity and stored link counts (all that persisting
-/// and the in-place delta read), without copying frontmatter, texts or hashes.
+/// What is left in an entry whose node moved into the result: its stored link counts (all the
+/// in-place delta reads), nothing allocated.
 fn stub_of(node: &Node) -> Node {
     Node {
-        path: node.path.clone(),
-        kind: node.kind.clone(),
-        adapter: node.adapter.clone(),
+        path: String::new(),
+        kind: String::new(),
+        adapter: String::new(),
         title: None,
         description: None,
         stability: None,
@@ -498,7 +498,7 @@ pub fn scan_walked(
         .map(|(c, cached)| {
             let from_cache = cached.is_some();
             let outcome = match cached {
-                Some(e) => Ok(entry_from_cache(e, request.tokens)),
+                Some(e) => Ok(entry_from_cache(e, request.tokens, &plan)),
                 None => reader.read_entry(c).map(within_budget),
             };
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -547,9 +547,9 @@ pub fn scan_walked(
         .par_iter()
         .enumerate()
         .filter(|(_, e)| {
-            e.cached_detections.as_ref().is_some_and(|det| {
-                plan.ids.iter().enumerate().any(|(i, id)| !det.contains_key(id) || (plan.depends(i) && !same_index))
-            })
+            e.cached_detections
+                .as_ref()
+                .is_some_and(|det| (0..plan.ids.len()).any(|i| !det.has(i) || (plan.depends(i) && !same_index)))
         })
         .map(|(i, _)| i)
         .collect();
@@ -593,7 +593,7 @@ pub fn scan_walked(
         for (&i, late) in fresh_idx.iter().zip(late) {
             let e = &mut entries[i];
             let mut det = std::mem::take(&mut e.early);
-            det.extend(late);
+            det.merge(late);
             e.cached_detections = Some(det);
             // Detection was the body's last use.
             e.body = Body::Released;
@@ -609,19 +609,21 @@ pub fn scan_walked(
         .par_iter()
         .map(|e| {
             let written = !incremental || !matches!(e.body, Body::NotRead);
-            (hollow && written)
-                .then(|| encode_detections(e.cached_detections.as_ref().expect("every entry has detections now")))
+            (hollow && written).then(|| {
+                let det = e.cached_detections.as_ref().expect("every entry has detections now");
+                encode_detections(plan.by_id.iter().filter_map(|&i| Some((plan.ids[i].as_str(), det.get(i)?))))
+            })
         })
         .collect();
     let mut links: Vec<Link> = if hollow {
-        let mut flattened = Vec::new();
+        // Sized once: growing by doubling would copy the links and leave up to half unused.
+        let total: usize = entries.iter().map(|e| e.cached_detections.as_ref().map_or(0, Detections::link_count)).sum();
+        let mut flattened = Vec::with_capacity(total);
         for e in &mut entries {
             let det = e.cached_detections.as_mut().expect("every entry has detections now");
-            for id in &plan.ids {
-                // Taken, not appended: the node's buffer is freed now, not with the entry.
-                if let Some(links) = det.get_mut(id) {
-                    flattened.extend(std::mem::take(links));
-                }
+            // Taken, not appended: the node's buffers are freed now, not with the entry.
+            for links in det.0.iter_mut().flatten() {
+                flattened.extend(std::mem::take(links));
             }
         }
         flattened
@@ -631,7 +633,7 @@ pub fn scan_walked(
             .par_iter()
             .flat_map_iter(|e| {
                 let det = e.cached_detections.as_ref().expect("every entry has detections now");
-                plan.ids.iter().filter_map(|id| det.get(id)).flatten().cloned()
+                det.0.iter().flatten().flatten().cloned()
             })
             .collect()
     };
@@ -685,40 +687,53 @@ pub fn scan_walked(
         e.node.external_refs_count = counted.external_refs_count;
     }
 
-    // The cache is assembled while the rules run.
-    let (cached_nodes, mut issues) = rayon::join(
+    // The cache is assembled while the rules run; what is left of each entry is freed on
+    // whichever core is free.
+    let ((cached_nodes, hollow_rows), mut issues) = rayon::join(
         || {
-            // The entry's own node (with its counts brought up to date above) moves into the cache;
-            // what is left of each entry is freed on whichever core is free.
+            if hollow {
+                // Only what persistence writes, in the result's node order.
+                let rows = entries
+                    .into_par_iter()
+                    .zip(encoded)
+                    .map(|(e, encoded_detections)| HollowRow {
+                        file_size: e.file_size,
+                        file_mtime_ms: e.file_mtime_ms,
+                        body_start_line: e.body_start_line,
+                        encoded_detections,
+                        file_issues: e.file_issues,
+                    })
+                    .collect();
+                return (BTreeMap::new(), rows);
+            }
+            // The entry's own node (with its counts brought up to date above) moves into the cache.
             let rows: Vec<(String, CachedNode)> = entries
                 .into_par_iter()
-                .zip(encoded)
-                .map(|(e, encoded_detections)| {
+                .map(|e| {
                     let cached = CachedNode {
                         node: e.node,
                         file_size: e.file_size,
                         file_mtime_ms: e.file_mtime_ms,
                         body_start_line: e.body_start_line,
-                        // Emptied above in a hollow cache.
-                        detections: if hollow { BTreeMap::new() } else { e.cached_detections.unwrap_or_default() },
-                        encoded_detections,
+                        detections: e.cached_detections.map(|det| det.into_map(&plan.ids)).unwrap_or_default(),
                         file_issues: e.file_issues,
                     };
                     (cached.node.path.clone(), cached)
                 })
                 .collect();
-            rows.into_iter().collect()
+            (rows.into_iter().collect(), Vec::new())
         },
         || run_rules(registry, &nodes, &links, &resolutions, &index, &request.rule_config),
     );
     let cache = ScanCache {
         nodes: cached_nodes,
+        hollow_rows,
         index_fingerprint: Some(fingerprint),
         input_fingerprint: None,
         reused_all,
         delta,
         hollow,
-        index: (!hollow).then_some(index),
+        index: (!hollow).then(|| Arc::clone(&index)),
     };
 
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
@@ -754,6 +769,11 @@ pub fn scan_walked(
         issues,
         stats,
     };
+    // Freeing the walk and the index (hundreds of thousands of small allocations at 50k nodes)
+    // happens on another core while the caller goes on (persisting, printing).
+    drop(by_path);
+    let spare = (candidates, index);
+    rayon::spawn(move || drop(spare));
     (result, cache)
 }
 
@@ -800,7 +820,7 @@ struct Candidate {
     kind: String,
 }
 
-fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
+fn entry_from_cache(e: CachedNode, tokens: bool, plan: &DetectPlan) -> Entry {
     let mut node = e.node;
     let row_from_cache = tokens || node.tokens.is_none();
     if !tokens {
@@ -814,8 +834,8 @@ fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
         file_mtime_ms: e.file_mtime_ms,
         body_start_line: e.body_start_line,
         file_issues: e.file_issues,
-        cached_detections: Some(e.detections),
-        early: BTreeMap::new(),
+        cached_detections: Some(Detections::from_map(e.detections, &plan.ids)),
+        early: Detections::default(),
         prepared: Vec::new(),
     }
 }
@@ -828,6 +848,8 @@ fn classify(registry: &Registry, path: &str) -> Option<(String, String)> {
 struct DetectPlan {
     /// Every detector's id, by position in the registry.
     ids: Vec<String>,
+    /// Positions in id order: the order stored detector output is written in.
+    by_id: Vec<usize>,
     /// Detectors that do not depend on the index: they run as soon as a file is read.
     early: Vec<usize>,
     /// Index-dependent detectors that split their work: `prepare` as soon as a file is read,
@@ -840,7 +862,8 @@ struct DetectPlan {
 
 impl DetectPlan {
     fn new(registry: &Registry) -> Self {
-        let mut plan = Self { ids: Vec::new(), early: Vec::new(), prepared: Vec::new(), late: Vec::new() };
+        let mut plan =
+            Self { ids: Vec::new(), by_id: Vec::new(), early: Vec::new(), prepared: Vec::new(), late: Vec::new() };
         for (i, d) in registry.detectors().iter().enumerate() {
             plan.ids.push(d.info().id);
             match (d.depends_on_index(), d.prepares()) {
@@ -849,6 +872,8 @@ impl DetectPlan {
                 (true, false) => plan.late.push(i),
             }
         }
+        plan.by_id = (0..plan.ids.len()).collect();
+        plan.by_id.sort_by(|&a, &b| plan.ids[a].cmp(&plan.ids[b]));
         plan
     }
 
@@ -860,11 +885,11 @@ impl DetectPlan {
     /// Runs the early detectors and the `prepare` half of the splitting ones on one body.
     fn detect_early(&self, registry: &Registry, ctx: &DetectContext<'_>) -> EarlyDetections {
         let detectors = registry.detectors();
-        let mut early = BTreeMap::new();
+        let mut early = Detections::default();
         for &i in &self.early {
             let mut found = detectors[i].detect_batch(std::slice::from_ref(ctx)).pop().unwrap_or_default();
             tag_links(&mut found, &self.ids[i]);
-            early.insert(self.ids[i].clone(), found);
+            early.set(i, found);
         }
         let prepared = self.prepared.iter().filter_map(|&i| detectors[i].prepare(ctx).map(|p| (i, p))).collect();
         (early, prepared)
@@ -886,14 +911,59 @@ impl DetectPlan {
                     None => Vec::new(),
                 };
                 tag_links(&mut links, &self.ids[i]);
-                e.early.insert(self.ids[i].clone(), links);
+                e.early.set(i, links);
             }
         });
     }
 }
 
-/// Early detector output by id, and what the splitting detectors prepared.
-type EarlyDetections = (BTreeMap<String, Vec<Link>>, Vec<(usize, Prepared)>);
+/// Early detector output, and what the splitting detectors prepared.
+type EarlyDetections = (Detections, Vec<(usize, Prepared)>);
+
+/// One node's detector output by detector position in the registry (`None`: that detector has
+/// not run on it). Positions instead of a map keyed by id: no id strings and no map node per node.
+#[derive(Default)]
+struct Detections(Vec<Option<Vec<Link>>>);
+
+impl Detections {
+    fn set(&mut self, i: usize, links: Vec<Link>) {
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i] = Some(links);
+    }
+
+    fn has(&self, i: usize) -> bool {
+        self.get(i).is_some()
+    }
+
+    fn get(&self, i: usize) -> Option<&[Link]> {
+        self.0.get(i)?.as_deref()
+    }
+
+    /// Takes in what `other` found (detectors this one has not run).
+    fn merge(&mut self, other: Detections) {
+        for (i, links) in other.0.into_iter().enumerate() {
+            if let Some(links) = links {
+                self.set(i, links);
+            }
+        }
+    }
+
+    fn link_count(&self) -> usize {
+        self.0.iter().flatten().map(Vec::len).sum()
+    }
+
+    /// From the cache's form, keyed by id; output of detectors not in `ids` is dropped (a cache
+    /// is used only when the same detectors wrote it).
+    fn from_map(mut map: BTreeMap<String, Vec<Link>>, ids: &[String]) -> Self {
+        Self(ids.iter().map(|id| map.remove(id)).collect())
+    }
+
+    fn into_map(self, ids: &[String]) -> BTreeMap<String, Vec<Link>> {
+        ids.iter().cloned().zip(self.0).filter_map(|(id, links)| Some((id, links?))).collect()
+    }
+}
 
 /// A link without detector ids is attributed to the detector that returned it.
 fn tag_links(links: &mut [Link], id: &str) {
@@ -967,7 +1037,7 @@ impl Reader<'_> {
             build_node(&c.adapter, &c.kind, &c.path, text, self.request.tokens);
         let body = lf_body(&text[body_offset..]);
         let (early, prepared) = if self.plan.early.is_empty() && self.plan.prepared.is_empty() {
-            (BTreeMap::new(), Vec::new())
+            (Detections::default(), Vec::new())
         } else {
             let prose = mask_non_prose(&body);
             let ctx =
@@ -1171,12 +1241,11 @@ fn run_late_detectors(
     bodies: &[Option<(&str, u64)>],
     index: &NodeIndex,
     reread: &(dyn Fn(&Node) -> Option<DetectBody> + Sync),
-) -> Vec<BTreeMap<String, Vec<Link>>> {
+) -> Vec<Detections> {
     if plan.late.is_empty() {
-        return vec![BTreeMap::new(); nodes.len()];
+        return nodes.iter().map(|_| Detections::default()).collect();
     }
-    let late: Vec<(&str, &dyn Detector)> =
-        plan.late.iter().map(|&i| (plan.ids[i].as_str(), registry.detectors()[i].as_ref())).collect();
+    let late: Vec<(usize, &dyn Detector)> = plan.late.iter().map(|&i| (i, registry.detectors()[i].as_ref())).collect();
     let pairs: Vec<(&Node, Option<(&str, u64)>)> = nodes.iter().copied().zip(bodies.iter().copied()).collect();
     pairs
         .par_chunks(DETECT_CHUNK)
@@ -1202,11 +1271,11 @@ fn run_late_detectors(
                     index,
                 })
                 .collect();
-            let mut per_node: Vec<BTreeMap<String, Vec<Link>>> = vec![BTreeMap::new(); chunk.len()];
-            for (id, detector) in &late {
+            let mut per_node: Vec<Detections> = chunk.iter().map(|_| Detections::default()).collect();
+            for &(i, detector) in &late {
                 for (slot, mut found) in per_node.iter_mut().zip(detector.detect_batch(&ctxs)) {
-                    tag_links(&mut found, id);
-                    slot.insert((*id).to_owned(), found);
+                    tag_links(&mut found, &plan.ids[i]);
+                    slot.set(i, found);
                 }
             }
             per_node

@@ -261,7 +261,7 @@ impl StoragePort for SqliteStorage {
                     }
                 }
                 let nodes: Vec<&Node> = result.nodes.iter().filter(|n| delta.nodes_written.contains(&n.path)).collect();
-                let cache_rows = cache.nodes.iter().filter(|(path, _)| delta.cache_written.contains(*path)).collect();
+                let cache_rows = cache_rows(cache, &result.nodes, |path| delta.cache_written.contains(path));
                 write_nodes_and_cache(&tx, cache_rows, || write_nodes(&tx, nodes, result.scanned_at))?;
                 // Rows the prior cache did not know of (a node stored without its cache row) are
                 // not in `vanished`: when the counts say the store holds more than the result,
@@ -271,7 +271,7 @@ impl StoragePort for SqliteStorage {
                         tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(db_err)?;
                     Ok(n as usize)
                 };
-                if count("scan_nodes")? != result.nodes.len() || count("scan_node_cache")? != cache.nodes.len() {
+                if count("scan_nodes")? != result.nodes.len() || count("scan_node_cache")? != cache.row_count() {
                     delete_vanished_nodes(&tx, &result.nodes)?;
                     tx.execute_batch("DELETE FROM scan_links WHERE source_path NOT IN (SELECT path FROM scan_nodes);")
                         .map_err(db_err)?;
@@ -298,7 +298,7 @@ impl StoragePort for SqliteStorage {
                      DELETE FROM scan_issues; DELETE FROM scan_meta;",
                 )
                 .map_err(db_err)?;
-                let cache_rows = cache.map(|c| c.nodes.iter().collect()).unwrap_or_default();
+                let cache_rows = cache.map(|c| cache_rows(c, &result.nodes, |_| true)).unwrap_or_default();
                 write_nodes_and_cache(&tx, cache_rows, || {
                     without_indexes(&tx, "scan_nodes", || write_nodes(&tx, result.nodes.iter(), result.scanned_at))
                 })?;
@@ -429,6 +429,7 @@ impl StoragePort for SqliteStorage {
             .map_err(db_err)?;
         let mut cache = sm_kernel::scan_cache::ScanCache {
             nodes: Default::default(),
+            hollow_rows: Vec::new(),
             index_fingerprint: fingerprint,
             input_fingerprint: None,
             delta: None,
@@ -448,7 +449,6 @@ impl StoragePort for SqliteStorage {
                     file_mtime_ms: mtime,
                     body_start_line: start as u64,
                     detections,
-                    encoded_detections: None,
                     file_issues: parse_json(&issues, "scan_node_cache.file_issues_json")?,
                 },
             );
@@ -614,7 +614,59 @@ fn delete_vanished_nodes(tx: &rusqlite::Transaction<'_>, current: &[Node]) -> Re
     Ok(())
 }
 
-type CacheRow<'a> = (&'a String, &'a sm_kernel::scan_cache::CachedNode);
+/// One `scan_node_cache` row to write, from either kind of cache.
+struct CacheRow<'a> {
+    path: &'a str,
+    file_size: u64,
+    file_mtime_ms: i64,
+    body_start_line: u64,
+    detections: StoredDetections<'a>,
+    file_issues: &'a [Issue],
+}
+
+enum StoredDetections<'a> {
+    /// Encoded by the scan (a hollow cache).
+    Encoded(&'a str),
+    /// To encode (a cache that keeps the links).
+    Links(&'a std::collections::BTreeMap<String, Vec<Link>>),
+}
+
+/// The rows of `cache` whose path passes `keep`; a hollow cache's rows belong to `nodes`, in order.
+fn cache_rows<'a>(
+    cache: &'a sm_kernel::scan_cache::ScanCache,
+    nodes: &'a [Node],
+    keep: impl Fn(&str) -> bool,
+) -> Vec<CacheRow<'a>> {
+    if cache.hollow {
+        return nodes
+            .iter()
+            .zip(&cache.hollow_rows)
+            .filter(|(node, _)| keep(&node.path))
+            .map(|(node, row)| CacheRow {
+                path: &node.path,
+                file_size: row.file_size,
+                file_mtime_ms: row.file_mtime_ms,
+                body_start_line: row.body_start_line,
+                // A file the scan did not read has nothing encoded (nor is its row written).
+                detections: StoredDetections::Encoded(row.encoded_detections.as_deref().unwrap_or("{}")),
+                file_issues: &row.file_issues,
+            })
+            .collect();
+    }
+    cache
+        .nodes
+        .iter()
+        .filter(|(path, _)| keep(path))
+        .map(|(path, c)| CacheRow {
+            path,
+            file_size: c.file_size,
+            file_mtime_ms: c.file_mtime_ms,
+            body_start_line: c.body_start_line,
+            detections: StoredDetections::Links(&c.detections),
+            file_issues: &c.file_issues,
+        })
+        .collect()
+}
 
 /// Runs `write_nodes` while another thread encodes the cache rows' JSON columns, then inserts the
 /// cache rows as they come: the encoding (a third of the cache's cost) no longer waits for the
@@ -627,12 +679,17 @@ fn write_nodes_and_cache(
     std::thread::scope(|scope| {
         let (sender, encoded) = std::sync::mpsc::sync_channel(256);
         scope.spawn(move || {
-            for (path, c) in cache_rows {
-                let detections = match &c.encoded_detections {
-                    Some(encoded) => std::borrow::Cow::Borrowed(encoded.as_str()),
-                    None => std::borrow::Cow::Owned(sm_kernel::scan_cache::encode_detections(&c.detections)),
+            for c in cache_rows {
+                let detections = match c.detections {
+                    StoredDetections::Encoded(encoded) => std::borrow::Cow::Borrowed(encoded),
+                    StoredDetections::Links(links) => {
+                        std::borrow::Cow::Owned(sm_kernel::scan_cache::encode_detections(
+                            links.iter().map(|(id, links)| (id.as_str(), links.as_slice())),
+                        ))
+                    }
                 };
-                let row = (path, c, detections, to_json(&c.file_issues));
+                let issues = to_json(c.file_issues);
+                let row = (c, detections, issues);
                 if sender.send(row).is_err() {
                     return; // the writer stopped on an error
                 }
@@ -641,8 +698,8 @@ fn write_nodes_and_cache(
         write_nodes()?;
         let head = "INSERT OR REPLACE INTO scan_node_cache (path, file_size, file_mtime_ms, body_start_line,
             detections_json, file_issues_json)";
-        insert_rows(tx, head, 6, encoded, |stmt, at, (path, c, detections, issues)| {
-            stmt.raw_bind_parameter(at, path)?;
+        insert_rows(tx, head, 6, encoded, |stmt, at, (c, detections, issues)| {
+            stmt.raw_bind_parameter(at, c.path)?;
             stmt.raw_bind_parameter(at + 1, c.file_size as i64)?;
             stmt.raw_bind_parameter(at + 2, c.file_mtime_ms)?;
             stmt.raw_bind_parameter(at + 3, c.body_start_line as i64)?;

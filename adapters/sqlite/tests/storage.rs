@@ -256,6 +256,7 @@ fn issues_are_updated_in_place_from_the_known_stored_ones() {
         next.issues = issues.clone();
         let cache = ScanCache {
             nodes: Default::default(),
+            hollow_rows: Vec::new(),
             index_fingerprint: None,
             input_fingerprint: None,
             reused_all: false,
@@ -294,7 +295,6 @@ fn cache_of(
                 file_mtime_ms: 1,
                 body_start_line: 1,
                 detections: Default::default(),
-                encoded_detections: None,
                 file_issues: Vec::new(),
             };
             (n.path.clone(), cached)
@@ -302,6 +302,7 @@ fn cache_of(
         .collect();
     ScanCache {
         nodes,
+        hollow_rows: Vec::new(),
         index_fingerprint: None,
         input_fingerprint: None,
         reused_all: false,
