@@ -211,8 +211,8 @@ pub fn is_mentionable(name: &str) -> bool {
 fn build_names(index: &NodeIndex) -> HashMap<String, String> {
     let mut by_name: std::collections::BTreeMap<String, BTreeSet<String>> = std::collections::BTreeMap::new();
     for (name, path, kind) in index.named_nodes() {
-        if matches!(kind.as_str(), "skill" | "agent" | "command") && is_mentionable(name) {
-            by_name.entry(name.to_ascii_lowercase()).or_default().insert(path.clone());
+        if matches!(kind, "skill" | "agent" | "command") && is_mentionable(name) {
+            by_name.entry(name.to_ascii_lowercase()).or_default().insert(path.to_owned());
         }
     }
     by_name

@@ -1,6 +1,7 @@
 //! Lookup of link targets against the nodes (and files) of a scan.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -12,17 +13,19 @@ use crate::normalize::normalize_trigger;
 pub struct NodeIndex {
     /// Identifies this build (see [`generation`](Self::generation)); 0 for the empty index.
     generation: u64,
-    paths: HashMap<String, usize>,
-    /// normalised name → node paths (sorted).
-    names: BTreeMap<String, Vec<String>>,
+    /// Node path → position. Each node's path and kind are held once, shared with `nodes`.
+    paths: HashMap<Arc<str>, u32>,
+    /// (path, kind) by position.
+    nodes: Vec<(Arc<str>, Arc<str>)>,
+    /// normalised name → the position of the node with the smallest path that answers to it.
+    names: BTreeMap<String, u32>,
     /// Every file the walk yielded (nodes or not), root-relative, sorted.
     files: Vec<String>,
     /// Every directory that holds a walked file or a node, at any depth (`a` and `a/b` for
     /// `a/b/c.md`).
     dirs: HashSet<String>,
-    kinds: Vec<String>,
-    /// (raw name as written, node path, node kind) for every named node, sorted.
-    named: Vec<(String, String, String)>,
+    /// (raw name as written, node position) for every named node, sorted by name, path and kind.
+    named: Vec<(String, u32)>,
 }
 
 /// What a link target resolves to.
@@ -65,28 +68,45 @@ impl NodeIndex {
             })
             .collect();
         index.paths.reserve(nodes.len());
-        for (i, (node, names)) in nodes.iter().zip(named).enumerate() {
-            index.paths.insert(node.path.clone(), i);
-            index.kinds.push(node.kind.clone());
+        index.nodes.reserve(nodes.len());
+        // Kinds are few: one shared copy of each.
+        let mut kinds: HashMap<&str, Arc<str>> = HashMap::new();
+        for (node, names) in nodes.iter().zip(named) {
+            let at = index.nodes.len() as u32;
+            let path: Arc<str> = Arc::from(node.path.as_str());
+            let kind = Arc::clone(kinds.entry(&node.kind).or_insert_with(|| Arc::from(node.kind.as_str())));
+            // A path seen again (a caller passing a node twice) keeps its first position.
+            let at = *index.paths.entry(Arc::clone(&path)).or_insert(at);
+            if at as usize == index.nodes.len() {
+                index.nodes.push((path, kind));
+            }
             for (key, name) in names {
-                index.names.entry(key).or_default().push(node.path.clone());
-                index.named.push((name, node.path.clone(), node.kind.clone()));
+                index
+                    .names
+                    .entry(key)
+                    .and_modify(|kept| {
+                        if nodes_path(&index.nodes, at) < nodes_path(&index.nodes, *kept) {
+                            *kept = at;
+                        }
+                    })
+                    .or_insert(at);
+                index.named.push((name, at));
             }
         }
-        index.named.par_sort_unstable();
+        let nodes = &index.nodes;
+        index.named.par_sort_unstable_by(|(a_name, a), (b_name, b)| {
+            let ((a_path, a_kind), (b_path, b_kind)) = (&nodes[*a as usize], &nodes[*b as usize]);
+            (a_name, a_path, a_kind).cmp(&(b_name, b_path, b_kind))
+        });
         index.named.dedup();
-        for path in index.files.iter().chain(index.paths.keys()) {
-            let mut dir = path.as_str();
+        for path in index.files.iter().map(String::as_str).chain(index.nodes.iter().map(|(p, _)| &**p)) {
+            let mut dir = path;
             while let Some((parent, _)) = dir.rsplit_once('/') {
                 if !index.dirs.insert(parent.to_owned()) {
                     break; // its own parents are in already
                 }
                 dir = parent;
             }
-        }
-        for paths in index.names.values_mut() {
-            paths.sort();
-            paths.dedup();
         }
         index
     }
@@ -110,27 +130,29 @@ impl NodeIndex {
 
     /// The number of nodes indexed: positions are below it.
     pub fn node_count(&self) -> usize {
-        self.kinds.len()
+        self.nodes.len()
     }
 
     /// The position of the node at `path` among the nodes the index was built from.
     pub fn position(&self, path: &str) -> Option<usize> {
-        self.paths.get(path).copied()
+        self.paths.get(path).map(|&i| i as usize)
     }
 
     /// The kind of the node at `path`.
     pub fn kind_of(&self, path: &str) -> Option<&str> {
-        self.paths.get(path).map(|&i| self.kinds[i].as_str())
+        self.paths.get(path).map(|&i| &*self.nodes[i as usize].1)
     }
 
     /// Every `(raw name, node path, node kind)`, sorted: what name-based detectors match on.
-    pub fn named_nodes(&self) -> &[(String, String, String)] {
-        &self.named
+    pub fn named_nodes(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.named.iter().map(|(name, at)| {
+            let (path, kind) = &self.nodes[*at as usize];
+            (name.as_str(), &**path, &**kind)
+        })
     }
 
-    /// Every normalised name with the node paths that answer to it.
-    pub fn names(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.names.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    fn node_path(&self, at: u32) -> &str {
+        nodes_path(&self.nodes, at)
     }
 
     /// The node path a link target points at, if any: an exact path (a leading `./` is dropped),
@@ -148,23 +170,27 @@ impl NodeIndex {
         let trimmed = target.trim();
         let as_path = trimmed.strip_prefix("./").unwrap_or(trimmed);
         if let Some((p, _)) = self.paths.get_key_value(as_path) {
-            return Resolution::Node(p.as_str());
+            return Resolution::Node(p);
         }
         if self.files.binary_search_by(|f| f.as_str().cmp(as_path)).is_ok() || self.has_files_under(as_path) {
             return Resolution::File;
         }
         let bare = trimmed.strip_prefix('/').or_else(|| trimmed.strip_prefix('@')).unwrap_or(trimmed);
-        if let Some(p) = self.names.get(&normalize_trigger(bare)).and_then(|paths| paths.first()) {
-            return Resolution::Node(p.as_str());
+        if let Some(&at) = self.names.get(&normalize_trigger(bare)) {
+            return Resolution::Node(self.node_path(at));
         }
         // `plugin:name` (Claude Code's namespaced commands, skills and agents) falls back to `name`.
         if let Some((_, name)) = bare.rsplit_once(':')
-            && let Some(p) = self.names.get(&normalize_trigger(name)).and_then(|paths| paths.first())
+            && let Some(&at) = self.names.get(&normalize_trigger(name))
         {
-            return Resolution::Node(p.as_str());
+            return Resolution::Node(self.node_path(at));
         }
         Resolution::Missing
     }
+}
+
+fn nodes_path(nodes: &[(Arc<str>, Arc<str>)], at: u32) -> &str {
+    &nodes[at as usize].0
 }
 
 impl NodeIndex {
@@ -287,5 +313,35 @@ mod tests {
         assert_eq!(index.position("scripts/run.sh"), None);
         let listed: Vec<&str> = index.files().collect();
         assert_eq!(listed, [".claude/skills/pdf/SKILL.md", "docs/guide.md", "scripts/run.sh", "tools-x/a.txt"]);
+    }
+
+    /// A name several nodes answer to resolves to the smallest path, whatever the nodes' order;
+    /// the named nodes are listed by name, path and kind.
+    #[test]
+    fn a_shared_name_resolves_to_the_smallest_path() {
+        let nodes = [
+            node("z/review.md", "agent", Some("review-bot")),
+            node("b/review.md", "command", Some("review-bot")),
+            node("m/review.md", "agent", Some("Review-Bot")),
+        ];
+        for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+            let index = NodeIndex::build(&order.map(|i| nodes[i].clone()));
+            assert_eq!(index.resolve("review-bot"), Some("b/review.md"), "{order:?}");
+            assert_eq!(index.resolve("/review"), Some("b/review.md"), "{order:?}");
+            assert_eq!(index.kind_of("m/review.md"), Some("agent"));
+            let named: Vec<(&str, &str, &str)> = index.named_nodes().collect();
+            assert_eq!(
+                named,
+                [
+                    ("Review-Bot", "m/review.md", "agent"),
+                    ("review", "b/review.md", "command"),
+                    ("review", "m/review.md", "agent"),
+                    ("review", "z/review.md", "agent"),
+                    ("review-bot", "b/review.md", "command"),
+                    ("review-bot", "z/review.md", "agent"),
+                ],
+                "{order:?}"
+            );
+        }
     }
 }

@@ -350,29 +350,6 @@ impl Walked {
     }
 }
 
-/// What is left in an entry whose node moved into the result: its stored link counts (all the
-/// in-place delta reads), nothing allocated.
-fn stub_of(node: &Node) -> Node {
-    Node {
-        path: String::new(),
-        kind: String::new(),
-        adapter: String::new(),
-        title: None,
-        description: None,
-        stability: None,
-        version: None,
-        author: None,
-        frontmatter: Map::new(),
-        body_hash: String::new(),
-        frontmatter_hash: String::new(),
-        bytes: TripleSplit::default(),
-        tokens: None,
-        links_out_count: node.links_out_count,
-        links_in_count: node.links_in_count,
-        external_refs_count: node.external_refs_count,
-    }
-}
-
 /// A hash of what produced a cache's contents: sm's version, the adapters and detectors (kind, id,
 /// version) and the size limit that decides which files are read at all.
 fn producers_fingerprint(request: &ScanRequest, registry: &Registry) -> String {
@@ -469,7 +446,12 @@ pub fn scan_walked(
     // the candidates are walked together in path order (one root's candidates already are).
     let mut by_name: Vec<usize> = (0..candidates.len()).collect();
     by_name.sort_by(|&a, &b| candidates[a].path.cmp(&candidates[b].path));
-    let mut cached: Vec<Option<CachedNode>> = (0..candidates.len()).map(|_| None).collect();
+    // Left empty without a prior cache: a vector of absent entries would be as large as the
+    // entries themselves.
+    let mut cached: Vec<Option<CachedNode>> = Vec::new();
+    if !prior_nodes.is_empty() {
+        cached.resize_with(candidates.len(), || None);
+    }
     // What is left of the prior cache: files that changed, and nodes that may have vanished.
     let mut not_reused: Vec<String> = Vec::new();
     // What the prior index knew of those nodes, to tell whether it still holds.
@@ -492,9 +474,10 @@ pub fn scan_walked(
             }
         }
     }
+    let padding = candidates.len() - cached.len();
     let built: Vec<Result<Entry, Box<Issue>>> = candidates
         .par_iter()
-        .zip(cached.into_par_iter())
+        .zip(cached.into_par_iter().chain(rayon::iter::repeat_n(None, padding)))
         .map(|(c, cached)| {
             let from_cache = cached.is_some();
             let outcome = match cached {
@@ -638,74 +621,75 @@ pub fn scan_walked(
             .collect()
     };
     let external = partition_external(&mut links);
-    links.par_sort_by(|a, b| {
-        (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
-            &b.source,
-            &b.target,
-            b.kind,
-            b.location.map(|l| l.line),
-        ))
-    });
+    sort_links(&mut links);
     merge_duplicate_links(&mut links);
-    let mut nodes: Vec<Node> = if !hollow {
-        entries.par_iter().map(|e| e.node.clone()).collect()
-    } else {
-        entries
-            .iter_mut()
-            .map(|e| {
-                let stub = stub_of(&e.node);
-                std::mem::replace(&mut e.node, stub)
-            })
-            .collect()
-    };
-    let resolutions = count_links(&mut nodes, &links, &external, &index);
     for e in &entries {
         file_issues.extend(e.file_issues.iter().cloned());
     }
+    // What the delta needs of each entry once the nodes have their new counts: whether its stored
+    // row came from the cache, the counts stored with it, and whether its file was read.
+    let before: Vec<(bool, [u64; 3], bool)> = if incremental {
+        entries
+            .iter()
+            .map(|e| {
+                let n = &e.node;
+                let counts = [n.links_out_count, n.links_in_count, n.external_refs_count];
+                (e.row_from_cache, counts, !matches!(e.body, Body::NotRead))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // A hollow cache's rows are split off the entries here, the nodes moving into the result: the
+    // entries are gone before the rules run. A kept cache keeps the entries' nodes (with their new
+    // counts) and copies them into the result.
+    let (mut nodes, hollow_rows): (Vec<Node>, Vec<HollowRow>) = if hollow {
+        std::mem::take(&mut entries)
+            .into_par_iter()
+            .zip(encoded)
+            .map(|(e, encoded_detections)| {
+                let row = HollowRow {
+                    file_size: e.file_size,
+                    file_mtime_ms: e.file_mtime_ms,
+                    body_start_line: e.body_start_line,
+                    encoded_detections,
+                    file_issues: e.file_issues,
+                };
+                (e.node, row)
+            })
+            .unzip()
+    } else {
+        (entries.par_iter().map(|e| e.node.clone()).collect(), Vec::new())
+    };
+    let resolutions = count_links(&mut nodes, &links, &external, &index);
     // What persistence must write when it can update the stored scan in place: node rows that are
     // new or differ from the stored ones, and cache rows of files read in this scan.
-    let mut delta = incremental.then(|| PersistDelta {
-        vanished: not_reused.into_iter().filter(|p| !index.contains_path(p)).collect(),
-        ..PersistDelta::default()
-    });
-    for (e, counted) in entries.iter_mut().zip(&nodes) {
-        if let Some(delta) = delta.as_mut() {
-            let same_counts = e.node.links_out_count == counted.links_out_count
-                && e.node.links_in_count == counted.links_in_count
-                && e.node.external_refs_count == counted.external_refs_count;
-            if !(e.row_from_cache && same_counts) {
-                delta.nodes_written.insert(counted.path.clone());
+    let delta = incremental.then(|| {
+        let mut delta = PersistDelta {
+            vanished: not_reused.into_iter().filter(|p| !index.contains_path(p)).collect(),
+            ..PersistDelta::default()
+        };
+        for (&(row_from_cache, counts, read), n) in before.iter().zip(&nodes) {
+            if !(row_from_cache && counts == [n.links_out_count, n.links_in_count, n.external_refs_count]) {
+                delta.nodes_written.insert(n.path.clone());
             }
-            if !matches!(e.body, Body::NotRead) {
-                delta.cache_written.insert(counted.path.clone());
+            if read {
+                delta.cache_written.insert(n.path.clone());
             }
         }
-        // The cache keeps exact rows (a kept-in-memory cache then equals the stored one), after a
-        // full scan too.
+        delta
+    });
+    // The cache keeps exact rows (a kept-in-memory cache then equals the stored one).
+    for (e, counted) in entries.iter_mut().zip(&nodes) {
         e.node.links_out_count = counted.links_out_count;
         e.node.links_in_count = counted.links_in_count;
         e.node.external_refs_count = counted.external_refs_count;
     }
 
-    // The cache is assembled while the rules run; what is left of each entry is freed on
+    // A kept cache is assembled while the rules run; what is left of each entry is freed on
     // whichever core is free.
-    let ((cached_nodes, hollow_rows), mut issues) = rayon::join(
+    let (cached_nodes, mut issues) = rayon::join(
         || {
-            if hollow {
-                // Only what persistence writes, in the result's node order.
-                let rows = entries
-                    .into_par_iter()
-                    .zip(encoded)
-                    .map(|(e, encoded_detections)| HollowRow {
-                        file_size: e.file_size,
-                        file_mtime_ms: e.file_mtime_ms,
-                        body_start_line: e.body_start_line,
-                        encoded_detections,
-                        file_issues: e.file_issues,
-                    })
-                    .collect();
-                return (BTreeMap::new(), rows);
-            }
             // The entry's own node (with its counts brought up to date above) moves into the cache.
             let rows: Vec<(String, CachedNode)> = entries
                 .into_par_iter()
@@ -721,7 +705,7 @@ pub fn scan_walked(
                     (cached.node.path.clone(), cached)
                 })
                 .collect();
-            (rows.into_iter().collect(), Vec::new())
+            rows.into_iter().collect()
         },
         || run_rules(registry, &nodes, &links, &resolutions, &index, &request.rule_config),
     );
@@ -1303,6 +1287,25 @@ type ExternalRefs = HashMap<String, BTreeSet<String>>;
 /// One link per (source, target, kind): `sources` is the sorted union of the detectors that found
 /// it, `confidence` the highest, trigger and location those of the first occurrence. Expects links
 /// sorted by source, target, kind. In place: no second vector of links.
+/// Sorts by source, target, kind and line, stably. The links usually come grouped by source in
+/// source order (a node's links follow the node's, and nodes are in path order): then each group
+/// is sorted on its own, without a scratch copy of every link.
+fn sort_links(links: &mut [Link]) {
+    let order = |a: &Link, b: &Link| {
+        (&a.source, &a.target, a.kind, a.location.map(|l| l.line)).cmp(&(
+            &b.source,
+            &b.target,
+            b.kind,
+            b.location.map(|l| l.line),
+        ))
+    };
+    if links.par_windows(2).all(|w| w[0].source <= w[1].source) {
+        links.par_chunk_by_mut(|a, b| a.source == b.source).for_each(|group| group.sort_by(order));
+    } else {
+        links.par_sort_by(order);
+    }
+}
+
 fn merge_duplicate_links(links: &mut Vec<Link>) {
     links.dedup_by(|link, kept| {
         if !(kept.source == link.source && kept.target == link.target && kept.kind == link.kind) {
