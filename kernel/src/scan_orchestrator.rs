@@ -586,29 +586,50 @@ pub fn scan_walked(
     // persisted keeps the stored form instead (encoded here, in parallel), and the links move into
     // the result: one copy of each link in memory instead of two.
     let hollow = !request.keep_cache_nodes;
-    // Only rows persistence will write are encoded: all of them after a full scan, those of files
-    // read after an incremental one.
-    let encoded: Vec<Option<String>> = entries
-        .par_iter()
-        .map(|e| {
-            let written = !incremental || !matches!(e.body, Body::NotRead);
-            (hollow && written).then(|| {
-                let det = e.cached_detections.as_ref().expect("every entry has detections now");
-                encode_detections(plan.by_id.iter().filter_map(|&i| Some((plan.ids[i].as_str(), det.get(i)?))))
-            })
-        })
-        .collect();
+    let mut encoded: Vec<Option<String>> = Vec::new();
     let mut links: Vec<Link> = if hollow {
-        // Sized once: growing by doubling would copy the links and leave up to half unused.
-        let total: usize = entries.iter().map(|e| e.cached_detections.as_ref().map_or(0, Detections::link_count)).sum();
-        let mut flattened = Vec::with_capacity(total);
-        for e in &mut entries {
-            let det = e.cached_detections.as_mut().expect("every entry has detections now");
-            // Taken, not appended: the node's buffers are freed now, not with the entry.
-            for links in det.0.iter_mut().flatten() {
-                flattened.extend(std::mem::take(links));
-            }
+        // Each entry's links move into one vector (sized once: growing by doubling would copy
+        // them and leave up to half unused), freeing the entry's buffers before the stored form
+        // is written, which can then take their place.
+        let width = plan.ids.len();
+        let mut lengths: Vec<Option<usize>> = Vec::with_capacity(entries.len() * width);
+        for e in &entries {
+            let det = e.cached_detections.as_ref().expect("every entry has detections now");
+            lengths.extend((0..width).map(|i| det.get(i).map(<[Link]>::len)));
         }
+        let mut flattened = Vec::with_capacity(lengths.iter().flatten().sum());
+        let mut starts = Vec::with_capacity(entries.len());
+        for e in &mut entries {
+            starts.push(flattened.len());
+            let det = e.cached_detections.take().expect("every entry has detections now");
+            flattened.extend(det.0.into_iter().flatten().flatten());
+        }
+        // Only rows persistence will write are encoded: all of them after a full scan, those of
+        // files read after an incremental one.
+        encoded = entries
+            .par_iter()
+            .zip(starts)
+            .enumerate()
+            .map(|(n, (e, start))| {
+                let lengths = &lengths[n * width..(n + 1) * width];
+                let written = !incremental || !matches!(e.body, Body::NotRead);
+                written.then(|| {
+                    // A detector's slice starts after those of the detectors before it.
+                    let mut at = start;
+                    let slices: Vec<Option<&[Link]>> = lengths
+                        .iter()
+                        .map(|len| {
+                            let len = (*len)?;
+                            at += len;
+                            Some(&flattened[at - len..at])
+                        })
+                        .collect();
+                    encode_detections(
+                        plan.by_id.iter().filter_map(|&i| Some((plan.ids[i].as_str(), slices.get(i).copied()??))),
+                    )
+                })
+            })
+            .collect();
         flattened
     } else {
         // Copies, in parallel (rayon keeps the order).
@@ -932,10 +953,6 @@ impl Detections {
                 self.set(i, links);
             }
         }
-    }
-
-    fn link_count(&self) -> usize {
-        self.0.iter().flatten().map(Vec::len).sum()
     }
 
     /// From the cache's form, keyed by id; output of detectors not in `ids` is dropped (a cache
