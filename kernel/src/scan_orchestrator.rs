@@ -506,6 +506,15 @@ pub fn scan_walked(
             }
         })
         .collect();
+    // Files are read again only for stale cache entries (there are none without a prior cache)
+    // and for late detectors: without either, the candidates go now and what follows can use
+    // their memory.
+    let candidates = if incremental || !plan.late.is_empty() {
+        candidates
+    } else {
+        rayon::spawn(move || drop(candidates));
+        Arc::default()
+    };
 
     // The prior index still holds when the same files were walked and every node read again
     // (the others came unchanged from the cache) keeps its path, kind and names.
@@ -890,7 +899,7 @@ impl DetectPlan {
     /// Runs the early detectors and the `prepare` half of the splitting ones on one body.
     fn detect_early(&self, registry: &Registry, ctx: &DetectContext<'_>) -> EarlyDetections {
         let detectors = registry.detectors();
-        let mut early = Detections::default();
+        let mut early = Detections::with_width(self.ids.len());
         for &i in &self.early {
             let mut found = detectors[i].detect_batch(std::slice::from_ref(ctx)).pop().unwrap_or_default();
             tag_links(&mut found, &self.ids[i]);
@@ -931,6 +940,11 @@ type EarlyDetections = (Detections, Vec<(usize, Prepared)>);
 struct Detections(Vec<Option<Vec<Link>>>);
 
 impl Detections {
+    /// Room for `width` detectors, none run yet.
+    fn with_width(width: usize) -> Self {
+        Self((0..width).map(|_| None).collect())
+    }
+
     fn set(&mut self, i: usize, links: Vec<Link>) {
         if self.0.len() <= i {
             self.0.resize_with(i + 1, || None);
