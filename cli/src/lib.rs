@@ -19,13 +19,17 @@ use output::{CliError, Output, color_enabled, exit};
 
 /// Parses the command line, runs the verb, and maps the outcome to a documented exit code.
 pub fn main_entry() -> ExitCode {
-    tune_allocator();
     let raw: Vec<OsString> = std::env::args_os().collect();
     let env_json = std::env::var("SKILL_MAP_JSON").is_ok_and(|v| !v.is_empty() && v != "0");
     let cli = match Cli::try_parse_from(&raw) {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err, env_json || raw.iter().any(|a| a == "--json")),
     };
+    // A watch reallocates its large blocks every batch: it keeps glibc's default (reusing them
+    // is faster than mapping fresh pages each time).
+    if !matches!(cli.command, Some(Verb::Watch(_))) {
+        tune_allocator();
+    }
     let json = cli.global.json || env_json;
     let out = Output {
         json,
@@ -92,12 +96,14 @@ fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
 /// glibc raises its mmap threshold each time a large block is freed, after which large blocks come
 /// from the heap and stay resident once freed. A fixed threshold keeps every block of 256 KiB or
 /// more in a mapping of its own that goes back to the system when freed: a 50,000-node scan peaks
-/// 15 MB lower, at no cost in time (measured; see docs/PERFORMANCE.md).
+/// 15 MB lower, at no cost in time (measured; see docs/PERFORMANCE.md). Called before the command
+/// runs.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_allocator() {
-    // SAFETY: `mallopt` only sets an allocator parameter; it is called before any other thread
-    // exists, and a refusal (return value 0) leaves glibc's default in place.
+    // SAFETY: `mallopt` only sets an allocator parameter (under the allocator's own lock); it is
+    // called before the command starts any thread, and a refusal (return value 0) leaves glibc's
+    // default in place.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }

@@ -117,7 +117,7 @@ struct Entry {
     body_start_line: u64,
     file_issues: Vec<Issue>,
     /// Per-detector output reused from the cache, or (once detection is done) found in this scan.
-    cached_detections: Option<Detections>,
+    cached_detections: Option<Found>,
     /// Output of the detectors that ran while the file was read (those that do not depend on the
     /// index); the splitting detectors' completed output joins it.
     early: Detections,
@@ -481,7 +481,7 @@ pub fn scan_walked(
         .map(|(c, cached)| {
             let from_cache = cached.is_some();
             let outcome = match cached {
-                Some(e) => Ok(entry_from_cache(e, request.tokens, &plan)),
+                Some(e) => Ok(entry_from_cache(e, request.tokens)),
                 None => reader.read_entry(c).map(within_budget),
             };
             let index = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -539,9 +539,9 @@ pub fn scan_walked(
         .par_iter()
         .enumerate()
         .filter(|(_, e)| {
-            e.cached_detections
-                .as_ref()
-                .is_some_and(|det| (0..plan.ids.len()).any(|i| !det.has(i) || (plan.depends(i) && !same_index)))
+            e.cached_detections.as_ref().is_some_and(|det| {
+                (0..plan.ids.len()).any(|i| det.get(i, &plan.ids).is_none() || (plan.depends(i) && !same_index))
+            })
         })
         .map(|(i, _)| i)
         .collect();
@@ -586,7 +586,7 @@ pub fn scan_walked(
             let e = &mut entries[i];
             let mut det = std::mem::take(&mut e.early);
             det.merge(late);
-            e.cached_detections = Some(det);
+            e.cached_detections = Some(Found::Fresh(det));
             // Detection was the body's last use.
             e.body = Body::Released;
         }
@@ -604,14 +604,14 @@ pub fn scan_walked(
         let mut lengths: Vec<Option<usize>> = Vec::with_capacity(entries.len() * width);
         for e in &entries {
             let det = e.cached_detections.as_ref().expect("every entry has detections now");
-            lengths.extend((0..width).map(|i| det.get(i).map(<[Link]>::len)));
+            lengths.extend((0..width).map(|i| det.get(i, &plan.ids).map(<[Link]>::len)));
         }
         let mut flattened = Vec::with_capacity(lengths.iter().flatten().sum());
         let mut starts = Vec::with_capacity(entries.len());
         for e in &mut entries {
             starts.push(flattened.len());
             let det = e.cached_detections.take().expect("every entry has detections now");
-            flattened.extend(det.0.into_iter().flatten().flatten());
+            flattened.extend(det.into_positions(&plan.ids).into_iter().flatten().flatten());
         }
         // Only rows persistence will write are encoded: all of them after a full scan, those of
         // files read after an incremental one.
@@ -646,7 +646,7 @@ pub fn scan_walked(
             .par_iter()
             .flat_map_iter(|e| {
                 let det = e.cached_detections.as_ref().expect("every entry has detections now");
-                det.0.iter().flatten().flatten().cloned()
+                (0..plan.ids.len()).filter_map(|i| det.get(i, &plan.ids)).flatten().cloned()
             })
             .collect()
     };
@@ -834,7 +834,7 @@ struct Candidate {
     kind: String,
 }
 
-fn entry_from_cache(e: CachedNode, tokens: bool, plan: &DetectPlan) -> Entry {
+fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
     let mut node = e.node;
     let row_from_cache = tokens || node.tokens.is_none();
     if !tokens {
@@ -848,7 +848,7 @@ fn entry_from_cache(e: CachedNode, tokens: bool, plan: &DetectPlan) -> Entry {
         file_mtime_ms: e.file_mtime_ms,
         body_start_line: e.body_start_line,
         file_issues: e.file_issues,
-        cached_detections: Some(Detections::from_map(e.detections, &plan.ids)),
+        cached_detections: Some(Found::Cached(e.detections)),
         early: Detections::default(),
         prepared: Vec::new(),
     }
@@ -952,10 +952,6 @@ impl Detections {
         self.0[i] = Some(links);
     }
 
-    fn has(&self, i: usize) -> bool {
-        self.get(i).is_some()
-    }
-
     fn get(&self, i: usize) -> Option<&[Link]> {
         self.0.get(i)?.as_deref()
     }
@@ -968,15 +964,41 @@ impl Detections {
             }
         }
     }
+}
 
-    /// From the cache's form, keyed by id; output of detectors not in `ids` is dropped (a cache
-    /// is used only when the same detectors wrote it).
-    fn from_map(mut map: BTreeMap<String, Vec<Link>>, ids: &[String]) -> Self {
-        Self(ids.iter().map(|id| map.remove(id)).collect())
+/// A node's complete detector output: as a cache keeps it, by detector id (kept as it is, a watch
+/// batch converts nothing), or as this scan found it, by position.
+enum Found {
+    Cached(BTreeMap<String, Vec<Link>>),
+    Fresh(Detections),
+}
+
+impl Found {
+    /// The output of the detector at position `i` (`ids` are the detectors' ids by position).
+    fn get<'a>(&'a self, i: usize, ids: &[String]) -> Option<&'a [Link]> {
+        match self {
+            Found::Cached(map) => map.get(&ids[i]).map(Vec::as_slice),
+            Found::Fresh(found) => found.get(i),
+        }
     }
 
+    /// Every detector's output by position, moved out; output of detectors not in `ids` is dropped
+    /// (a cache is used only when the same detectors wrote it).
+    fn into_positions(self, ids: &[String]) -> Vec<Option<Vec<Link>>> {
+        match self {
+            Found::Cached(mut map) => ids.iter().map(|id| map.remove(id)).collect(),
+            Found::Fresh(found) => found.0,
+        }
+    }
+
+    /// The cache's form.
     fn into_map(self, ids: &[String]) -> BTreeMap<String, Vec<Link>> {
-        ids.iter().cloned().zip(self.0).filter_map(|(id, links)| Some((id, links?))).collect()
+        match self {
+            Found::Cached(map) => map,
+            Found::Fresh(found) => {
+                ids.iter().cloned().zip(found.0).filter_map(|(id, links)| Some((id, links?))).collect()
+            }
+        }
     }
 }
 
