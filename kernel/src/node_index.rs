@@ -102,9 +102,10 @@ impl NodeIndex {
         for path in index.files.iter().map(String::as_str).chain(index.nodes.iter().map(|(p, _)| &**p)) {
             let mut dir = path;
             while let Some((parent, _)) = dir.rsplit_once('/') {
-                if !index.dirs.insert(parent.to_owned()) {
+                if index.dirs.contains(parent) {
                     break; // its own parents are in already
                 }
+                index.dirs.insert(parent.to_owned());
                 dir = parent;
             }
         }
