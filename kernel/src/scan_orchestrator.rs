@@ -164,16 +164,20 @@ pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, 
     let mut files_skipped = 0u64;
     let mut all_files: Vec<String> = Vec::new();
     if !registry.adapters().is_empty() {
+        // One root's walk lists each path once: only several roots can repeat one.
+        let several_roots = request.roots.len() > 1;
+        let adapter_ids: Vec<String> = registry.adapters().iter().map(|a| a.info().id).collect();
         let mut seen: BTreeSet<String> = BTreeSet::new();
         for root in &request.roots {
             let walked = deps.fs.walk(root, &request.walk)?;
             files_walked += walked.len() as u64;
             all_files.extend(walked.iter().map(|f| f.path.clone()));
+            let root: Arc<str> = Arc::from(root.as_str());
             for file in walked {
-                let Some((adapter, kind)) = classify(registry, &file.path) else {
+                let Some((adapter, kind)) = classify(registry, &adapter_ids, &file.path) else {
                     continue;
                 };
-                if !seen.insert(file.path.clone()) {
+                if several_roots && !seen.insert(file.path.clone()) {
                     files_skipped += 1;
                     file_issues.push(Issue::new(
                         ids::DUPLICATE_PATH,
@@ -187,7 +191,7 @@ pub fn walk_roots(deps: &ScanDeps<'_>, request: &ScanRequest) -> Result<Walked, 
                     continue;
                 }
                 candidates.push(Candidate {
-                    root: root.clone(),
+                    root: Arc::clone(&root),
                     path: file.path,
                     size: file.size,
                     mtime_ms: file.mtime_ms,
@@ -826,7 +830,7 @@ pub fn validate_roots(fs: &dyn FilesystemPort, roots: &[String]) -> Result<(), S
 
 #[derive(Clone)]
 struct Candidate {
-    root: String,
+    root: Arc<str>,
     path: String,
     size: u64,
     mtime_ms: i64,
@@ -854,8 +858,10 @@ fn entry_from_cache(e: CachedNode, tokens: bool) -> Entry {
     }
 }
 
-fn classify(registry: &Registry, path: &str) -> Option<(String, String)> {
-    registry.adapters().iter().find_map(|a| a.classify(path).map(|kind| (a.info().id, kind)))
+/// The adapter (by its id in `adapter_ids`, the registry's adapters' ids in order) and kind of
+/// the first adapter that claims `path`.
+fn classify(registry: &Registry, adapter_ids: &[String], path: &str) -> Option<(String, String)> {
+    registry.adapters().iter().zip(adapter_ids).find_map(|(a, id)| a.classify(path).map(|kind| (id.clone(), kind)))
 }
 
 /// Which detectors run when.

@@ -14,7 +14,8 @@ struct MemFs(BTreeMap<String, Vec<u8>>);
 
 impl FilesystemPort for MemFs {
     fn root_status(&self, root: &str) -> RootStatus {
-        if root == "." { RootStatus::Directory } else { RootStatus::Missing }
+        // Every root but a missing one lists the same files.
+        if root == "missing" { RootStatus::Missing } else { RootStatus::Directory }
     }
     fn walk(&self, _root: &str, _o: &WalkOptions) -> Result<Vec<WalkedFile>, FsError> {
         Ok(self.0.iter().map(|(p, b)| WalkedFile { path: p.clone(), size: b.len() as u64, mtime_ms: 0 }).collect())
@@ -161,13 +162,35 @@ fn pipeline_classifies_detects_resolves_and_evaluates() {
     assert_eq!(events.iter().filter(|e| *e == "scan.progress").count(), 2);
 }
 
+/// A path found under two roots is scanned once, from the first, with a `duplicate-path` warning.
+#[test]
+fn a_path_under_two_roots_is_kept_once_with_a_warning() {
+    let registry = md_registry(Arc::new(Wiki), false);
+    let deps = ScanDeps { fs: &files(), registry: &registry, clock: &FixedClock, progress: &SilentProgress };
+    let one = run_scan(&deps, &request()).expect("scan");
+    let two = run_scan(&deps, &ScanRequest { roots: vec![".".into(), "again".into()], ..request() }).expect("scan");
+    assert_eq!(two.nodes, one.nodes);
+    assert_eq!(two.links, one.links);
+    let warned: Vec<(&str, &[String])> = two
+        .issues
+        .iter()
+        .filter(|i| i.rule_id == "duplicate-path")
+        .map(|i| (i.message.as_str(), &i.node_ids[..]))
+        .collect();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned.iter().all(|(message, _)| message.contains("\"again\" skipped")), "{warned:?}");
+    assert_eq!((two.stats.files_walked, two.stats.files_skipped), (6, 2));
+    assert_eq!((one.stats.files_walked, one.stats.files_skipped), (3, 0));
+    assert!(one.issues.iter().all(|i| i.rule_id != "duplicate-path"));
+}
+
 #[test]
 fn a_missing_root_fails_before_anything_is_read() {
     let registry = Registry::new();
     let deps = ScanDeps { fs: &files(), registry: &registry, clock: &FixedClock, progress: &SilentProgress };
     let mut req = request();
-    req.roots = vec!["nope".into()];
-    assert!(matches!(run_scan(&deps, &req), Err(ScanError::RootMissing(r)) if r == "nope"));
+    req.roots = vec!["missing".into()];
+    assert!(matches!(run_scan(&deps, &req), Err(ScanError::RootMissing(r)) if r == "missing"));
 }
 
 #[test]
