@@ -9,7 +9,7 @@
 //! `data`: `{normalizedTrigger, advertiserPaths (sorted), invocations (sorted distinct slash
 //! targets in the graph with that trigger)}`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
@@ -56,16 +56,20 @@ impl Rule for TriggerCollision {
                 claims.entry(trigger).or_default().push(node);
             }
         }
-        let mut invocations: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for link in ctx.links.iter().filter(|l| l.kind == LinkKind::Invokes) {
-            if let Some(t) = &link.trigger {
-                invocations.entry(t.normalized_trigger.as_str()).or_default().insert(link.target.as_str());
-            }
-        }
         let mut claimed: Vec<(String, Vec<&Node>)> = claims.into_iter().filter(|(_, n)| n.len() >= 2).collect();
         claimed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // How the claimed triggers are invoked (the others' invocations are never reported).
+        let mut invocations: HashMap<&str, BTreeSet<&str>> =
+            claimed.iter().map(|(trigger, _)| (trigger.as_str(), BTreeSet::new())).collect();
+        for link in ctx.links.iter().filter(|l| l.kind == LinkKind::Invokes) {
+            if let Some(t) = &link.trigger
+                && let Some(targets) = invocations.get_mut(t.normalized_trigger.as_str())
+            {
+                targets.insert(link.target.as_str());
+            }
+        }
         let mut issues = Vec::new();
-        for (trigger, nodes) in claimed {
+        for (trigger, nodes) in &claimed {
             let distinct: BTreeSet<(&str, &str)> =
                 nodes.iter().map(|n| (n.body_hash.as_str(), n.frontmatter_hash.as_str())).collect();
             if nodes.len() < 2 || distinct.len() < 2 {

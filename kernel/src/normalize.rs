@@ -13,7 +13,22 @@ pub fn normalize_trigger(input: &str) -> String {
 /// [`normalize_trigger`] for ASCII text, where NFD changes nothing and there are no marks: the
 /// common case, without the decomposition iterator.
 fn normalize_ascii(input: &str) -> String {
-    fold(input.bytes().map(char::from), input.len())
+    // `fold` byte by byte: the same separators (`char::is_whitespace` on ASCII includes the
+    // vertical tab, which `u8::is_ascii_whitespace` does not) and ASCII lowercase.
+    let mut out = String::with_capacity(input.len());
+    let mut pending_space = false;
+    for b in input.bytes() {
+        if matches!(b, b'-' | b'_' | b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+            pending_space = true;
+            continue;
+        }
+        if pending_space && !out.is_empty() {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.push(char::from(b.to_ascii_lowercase()));
+    }
+    out
 }
 
 fn normalize_unicode(input: &str) -> String {
