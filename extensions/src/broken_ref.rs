@@ -67,7 +67,7 @@ fn data(link: &Link) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::node;
+    use crate::test_support::{data_strings, node};
     use sm_kernel::model::{LinkKind, Location};
     use sm_kernel::node_index::NodeIndex;
 
@@ -95,9 +95,9 @@ mod tests {
         let config = json!({});
         let broken = |resolutions: &[Resolution<'_>]| -> Vec<String> {
             let ctx = RuleContext { nodes: &nodes, links: &links, index: &index, resolutions, config: &config };
-            BrokenRef.evaluate(&ctx).iter().map(|i| i.data.as_ref().expect("data")["target"].to_string()).collect()
+            data_strings(&BrokenRef.evaluate(&ctx), "target")
         };
-        assert_eq!(broken(&resolutions), ["\"gone.md\"", "\"docs\""]);
+        assert_eq!(broken(&resolutions), ["gone.md", "docs"]);
         assert_eq!(broken(&[]), broken(&resolutions));
     }
 }

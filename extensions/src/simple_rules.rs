@@ -310,7 +310,7 @@ impl Rule for OrphanNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{evaluate, node};
+    use crate::test_support::{data_strings, evaluate, node};
 
     /// Names are compared with their directory after NFKC: compatibility forms and composed or
     /// decomposed accents match, a different spelling or case does not.
@@ -343,11 +343,9 @@ mod tests {
             node("e/solo.md", "agent", "solo"),
         ];
         nodes[1].body_hash = "1".repeat(64);
-        let names = |issues: Vec<Issue>| -> Vec<String> {
-            issues.iter().map(|i| i.data.as_ref().expect("data")["name"].as_str().expect("name").to_owned()).collect()
-        };
-        assert_eq!(names(evaluate(&DuplicateName, &nodes)), ["alpha", "zeta"]);
+        let names = |nodes: &[Node]| data_strings(&evaluate(&DuplicateName, nodes), "name");
+        assert_eq!(names(&nodes), ["alpha", "zeta"]);
         nodes.reverse();
-        assert_eq!(names(evaluate(&DuplicateName, &nodes)), ["alpha", "zeta"]);
+        assert_eq!(names(&nodes), ["alpha", "zeta"]);
     }
 }

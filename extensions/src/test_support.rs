@@ -3,7 +3,7 @@
 use serde_json::{Map, json};
 use sm_kernel::extensions::{DetectContext, Detector, Rule, RuleContext};
 use sm_kernel::markdown::mask_non_prose;
-use sm_kernel::model::{Issue, Link, Node, TripleSplit};
+use sm_kernel::model::{Issue, Link, Node};
 use sm_kernel::node_index::NodeIndex;
 
 pub fn node(path: &str, kind: &str, name: &str) -> Node {
@@ -12,22 +12,10 @@ pub fn node(path: &str, kind: &str, name: &str) -> Node {
         fm.insert("name".into(), json!(name));
     }
     Node {
-        path: path.into(),
-        kind: kind.into(),
-        adapter: "claude".into(),
-        title: None,
-        description: None,
-        stability: None,
-        version: None,
-        author: None,
         frontmatter: fm,
         body_hash: "0".repeat(64),
         frontmatter_hash: "0".repeat(64),
-        bytes: TripleSplit::default(),
-        tokens: None,
-        links_out_count: 0,
-        links_in_count: 0,
-        external_refs_count: 0,
+        ..Node::new(path, kind, "claude")
     }
 }
 
@@ -51,4 +39,9 @@ pub fn evaluate(rule: &dyn Rule, nodes: &[Node]) -> Vec<Issue> {
     let index = NodeIndex::build(nodes);
     let config = json!({});
     rule.evaluate(&RuleContext { nodes, links: &[], index: &index, resolutions: &[], config: &config })
+}
+
+/// Each issue's `data[key]` string, in order: what a rule test compares.
+pub fn data_strings(issues: &[Issue], key: &str) -> Vec<String> {
+    issues.iter().map(|i| i.data.as_ref().expect("data")[key].as_str().expect("a string").to_owned()).collect()
 }

@@ -94,7 +94,7 @@ impl Rule for TriggerCollision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{evaluate, node};
+    use crate::test_support::{data_strings, evaluate, node};
 
     /// Different nodes claiming one normalised trigger collide, reported in trigger order
     /// whatever the nodes' order; identical copies and single claims do not.
@@ -111,13 +111,7 @@ mod tests {
         ];
         nodes[0].body_hash = "1".repeat(64);
         nodes[3].body_hash = "2".repeat(64);
-        let triggers = |nodes: &[Node]| -> Vec<String> {
-            let issues = evaluate(&TriggerCollision, nodes);
-            issues
-                .iter()
-                .map(|i| i.data.as_ref().expect("data")["normalizedTrigger"].as_str().expect("s").to_owned())
-                .collect()
-        };
+        let triggers = |nodes: &[Node]| data_strings(&evaluate(&TriggerCollision, nodes), "normalizedTrigger");
         assert_eq!(triggers(&nodes), ["/de ploy", "/zip"]);
         nodes.reverse();
         assert_eq!(triggers(&nodes), ["/de ploy", "/zip"]);

@@ -88,6 +88,31 @@ pub struct Node {
     pub external_refs_count: u64,
 }
 
+impl Node {
+    /// A node known only by its path, kind and adapter: no frontmatter or metadata, empty hashes,
+    /// zero sizes and counts. Callers fill in what they know (`Node { body_hash, ..Node::new(…) }`).
+    pub fn new(path: &str, kind: &str, adapter: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            kind: kind.to_owned(),
+            adapter: adapter.to_owned(),
+            title: None,
+            description: None,
+            stability: None,
+            version: None,
+            author: None,
+            frontmatter: Map::new(),
+            body_hash: String::new(),
+            frontmatter_hash: String::new(),
+            bytes: TripleSplit::default(),
+            tokens: None,
+            links_out_count: 0,
+            links_in_count: 0,
+            external_refs_count: 0,
+        }
+    }
+}
+
 /// The kind of a directed edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -152,10 +152,6 @@ impl NodeIndex {
         })
     }
 
-    fn node_path(&self, at: u32) -> &str {
-        nodes_path(&self.nodes, at)
-    }
-
     /// The node path a link target points at, if any: an exact path (a leading `./` is dropped),
     /// else a node whose normalised name equals the target with one leading `/` or `@` removed,
     /// else — for `plugin:name` — a node named `name`.
@@ -178,18 +174,20 @@ impl NodeIndex {
         }
         let bare = trimmed.strip_prefix('/').or_else(|| trimmed.strip_prefix('@')).unwrap_or(trimmed);
         if let Some(&at) = self.names.get(&normalize_trigger(bare)) {
-            return Resolution::Node(self.node_path(at));
+            return Resolution::Node(nodes_path(&self.nodes, at));
         }
         // `plugin:name` (Claude Code's namespaced commands, skills and agents) falls back to `name`.
         if let Some((_, name)) = bare.rsplit_once(':')
             && let Some(&at) = self.names.get(&normalize_trigger(name))
         {
-            return Resolution::Node(self.node_path(at));
+            return Resolution::Node(nodes_path(&self.nodes, at));
         }
         Resolution::Missing
     }
 }
 
+/// The path of the node at position `at` (a function of `nodes` alone: building the index reads it
+/// while it updates `names`).
 fn nodes_path(nodes: &[(Arc<str>, Arc<str>)], at: u32) -> &str {
     &nodes[at as usize].0
 }
@@ -245,31 +243,14 @@ fn scalar_name(v: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::{NodeIndex, Resolution};
-    use crate::model::{Node, TripleSplit};
+    use crate::model::Node;
 
     fn node(path: &str, kind: &str, name: Option<&str>) -> Node {
         let mut frontmatter = serde_json::Map::new();
         if let Some(name) = name {
             frontmatter.insert("name".into(), name.into());
         }
-        Node {
-            path: path.into(),
-            kind: kind.into(),
-            adapter: "claude".into(),
-            title: None,
-            description: None,
-            stability: None,
-            version: None,
-            author: None,
-            frontmatter,
-            body_hash: String::new(),
-            frontmatter_hash: String::new(),
-            bytes: TripleSplit::new(0, 0),
-            tokens: None,
-            links_out_count: 0,
-            links_in_count: 0,
-            external_refs_count: 0,
-        }
+        Node { frontmatter, ..Node::new(path, kind, "claude") }
     }
 
     /// Paths, files, directories (a sibling sharing a prefix is not a parent), names and

@@ -199,26 +199,12 @@ pub fn track(prior: &[Fingerprint], current: &[Node]) -> RenameOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TripleSplit;
 
     fn node(path: &str, body: char, fm: char) -> Node {
         Node {
-            path: path.into(),
-            kind: "note".into(),
-            adapter: "t".into(),
-            title: None,
-            description: None,
-            stability: None,
-            version: None,
-            author: None,
-            frontmatter: Default::default(),
             body_hash: body.to_string().repeat(64),
             frontmatter_hash: fm.to_string().repeat(64),
-            bytes: TripleSplit::default(),
-            tokens: None,
-            links_out_count: 0,
-            links_in_count: 0,
-            external_refs_count: 0,
+            ..Node::new(path, "note", "t")
         }
     }
 

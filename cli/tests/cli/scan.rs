@@ -173,6 +173,21 @@ fn missing_root_is_exit_2_and_leaves_the_database_untouched() {
     assert!(!fresh.db().exists(), "a failed scan must not create a database");
 }
 
+/// Roots are walked in the order given, so their nodes' links do not come grouped in path order:
+/// they are still sorted by source, and stored.
+#[test]
+fn several_roots_scan_and_store_their_links_in_source_order() {
+    let p = Project::new();
+    p.write("zz/z.md", "# Z\n\nSee [a](a.md).\n").write("aa/a.md", "# A\n\nSee [z](z.md).\n");
+    let run = p.sm(&["scan", "zz", "aa", "--no-tokens", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = run.json();
+    let sources: Vec<&str> =
+        doc["links"].as_array().expect("links").iter().map(|l| l["source"].as_str().expect("source")).collect();
+    assert_eq!(sources, ["a.md", "z.md"]);
+    assert_eq!(p.db_count("scan_links"), 2);
+}
+
 #[test]
 fn an_empty_scan_refuses_to_wipe_a_populated_database() {
     let p = Project::new();
