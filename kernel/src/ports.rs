@@ -56,6 +56,11 @@ pub enum FsError {
 pub enum WatchEvent {
     /// A debounced batch of changed paths (as the OS reports them, possibly absolute).
     Changed(Vec<String>),
+    /// The changes so far have been quiet for a short while, not yet for the debounce: a caller
+    /// may start on them ahead. Every event after it is followed by another `Settled` (with all
+    /// the paths pending) before the `Changed` batch, so work started on the last `Settled`
+    /// before a `Changed` saw every change of that batch.
+    Settled(Vec<String>),
     /// The watcher reported a problem; watching goes on.
     Error(String),
     /// Nothing happened before the timeout.

@@ -25,6 +25,19 @@ pub struct PersistDelta {
     pub stored_issues: Option<Vec<crate::model::Issue>>,
 }
 
+impl PersistDelta {
+    /// The delta of two scans in a row, `self` relative to the stored scan and `later` relative
+    /// to `self`'s result, as one relative to the stored scan: every row either wrote (a row
+    /// written twice is written once, with the later content), and the stored issues `self` knew.
+    pub fn join(mut self, later: PersistDelta) -> PersistDelta {
+        self.nodes_written.extend(later.nodes_written);
+        self.cache_written.extend(later.cache_written);
+        self.vanished.extend(later.vanished);
+        self.stored_issues = self.stored_issues.or(later.stored_issues);
+        self
+    }
+}
+
 /// Everything about one node that lets the next scan skip reading its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedNode {

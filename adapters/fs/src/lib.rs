@@ -13,8 +13,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::{WalkBuilder, WalkState};
 use std::time::Duration;
 
-use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use sm_kernel::ports::{FilesystemPort, FsError, RootStatus, WalkOptions, WalkedFile, WatchEvent, WatchStream};
 
 /// The filesystem adapter. Relative roots are resolved against `base` (the process's working
@@ -106,21 +105,23 @@ impl FilesystemPort for LocalFilesystem {
     }
 
     fn watch(&self, roots: &[String], debounce_ms: u64) -> Result<Box<dyn WatchStream>, FsError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        // The debouncer checks for quiet paths once per tick; its default tick (a quarter of the
-        // timeout) would add up to 75 ms to a 300 ms debounce. A short tick keeps the delay near
-        // the configured one for the cost of a few idle wake-ups.
-        let tick = Duration::from_millis((debounce_ms / 30).clamp(2, 20));
-        let mut debouncer = new_debouncer(Duration::from_millis(debounce_ms), Some(tick), tx)
+        let (raw_tx, raw) = std::sync::mpsc::channel();
+        let mut watcher = notify::recommended_watcher(raw_tx)
             .map_err(|e| FsError::Io { path: String::new(), message: format!("cannot start watching: {e}") })?;
         for root in roots {
             let path = self.resolve(root);
-            debouncer.watch(&path, RecursiveMode::Recursive).map_err(|e| FsError::Io {
+            watcher.watch(&path, RecursiveMode::Recursive).map_err(|e| FsError::Io {
                 path: root.clone(),
                 message: format!("cannot watch (on Linux, see fs.inotify.max_user_watches): {e}"),
             })?;
         }
-        Ok(Box::new(NotifyStream { _debouncer: debouncer, rx }))
+        let (tx, rx) = std::sync::mpsc::channel();
+        let timing = Debounce::new(Duration::from_millis(debounce_ms));
+        std::thread::Builder::new()
+            .name("sm-watch-debounce".into())
+            .spawn(move || debounce(&raw, &tx, timing))
+            .map_err(|e| FsError::Io { path: String::new(), message: format!("cannot start watching: {e}") })?;
+        Ok(Box::new(NotifyStream { _watcher: watcher, rx }))
     }
 
     fn read(&self, root: &str, path: &str) -> Result<Vec<u8>, FsError> {
@@ -157,31 +158,111 @@ impl FilesystemPort for LocalFilesystem {
     }
 }
 
-/// Debounced notify events as a WatchStream.
+/// Debounced notify events as a WatchStream. Dropping it drops the watcher, whose channel's end
+/// stops the debouncing thread.
 struct NotifyStream {
-    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
-    rx: std::sync::mpsc::Receiver<DebounceEventResult>,
+    _watcher: RecommendedWatcher,
+    rx: std::sync::mpsc::Receiver<WatchEvent>,
 }
 
 impl WatchStream for NotifyStream {
     fn next(&mut self, timeout_ms: u64) -> WatchEvent {
         match self.rx.recv_timeout(Duration::from_millis(timeout_ms)) {
-            Ok(Ok(events)) => {
-                // Only what changes content counts: reading files (our own scans) raises access
-                // events, which must not trigger another scan.
-                let mut paths: Vec<String> = events
-                    .iter()
-                    .filter(|e| e.kind.is_create() || e.kind.is_modify() || e.kind.is_remove())
-                    .flat_map(|e| e.paths.iter())
-                    .map(|p| p.display().to_string())
-                    .collect();
-                paths.sort();
-                paths.dedup();
-                if paths.is_empty() { WatchEvent::Idle } else { WatchEvent::Changed(paths) }
-            }
-            Ok(Err(errors)) => WatchEvent::Error(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+            Ok(event) => event,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => WatchEvent::Idle,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => WatchEvent::Error("the watcher stopped".into()),
+        }
+    }
+}
+
+/// When the debouncing thread speaks: `Settled` once the pending changes have been quiet for
+/// `settle`, `Changed` once quiet for `debounce` — or once the first of them waited `limit`, so
+/// that changes that never stop (a build writing files all the time) still make batches.
+#[derive(Debug, Clone, Copy)]
+struct Debounce {
+    debounce: Duration,
+    settle: Duration,
+    limit: Duration,
+}
+
+impl Debounce {
+    fn new(debounce: Duration) -> Self {
+        // An editor's save (write, close, maybe a rename) takes a few milliseconds; 50 ms of quiet
+        // is a good sign the file is whole, and leaves most of a 300 ms debounce to work ahead.
+        let settle = (debounce / 6).min(Duration::from_millis(50));
+        Self { debounce, settle, limit: (debounce * 10).max(Duration::from_secs(1)) }
+    }
+}
+
+/// Folds raw events into batches of changed paths, one batch once the changes have been quiet for
+/// the debounce (a global quiet period, not one per path: one batch per burst). Only what changes
+/// content counts: reading files (our own scans) raises access events, which must not trigger
+/// another scan. Returns when either channel closes.
+fn debounce(
+    raw: &std::sync::mpsc::Receiver<notify::Result<notify::Event>>,
+    out: &std::sync::mpsc::Sender<WatchEvent>,
+    timing: Debounce,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::time::Instant;
+    let mut pending = std::collections::BTreeSet::new();
+    let (mut first, mut last) = (Instant::now(), Instant::now());
+    let mut settled = false;
+    loop {
+        let deadline = match (pending.is_empty(), settled) {
+            (true, _) => None,
+            (false, false) => Some(last + timing.settle),
+            (false, true) => Some((last + timing.debounce).min(first + timing.limit)),
+        };
+        let received = match deadline {
+            None => raw.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => raw.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let mut error = None;
+        match received {
+            Ok(Ok(event)) => {
+                if event.need_rescan() {
+                    error = Some("the system dropped events (its queue overflowed; on Linux, see fs.inotify.max_queued_events): the next batch walks".to_owned());
+                }
+                if event.kind.is_create() || event.kind.is_modify() || event.kind.is_remove() {
+                    if pending.is_empty() {
+                        first = Instant::now();
+                    }
+                    pending.extend(event.paths.iter().map(|p| p.display().to_string()));
+                    last = Instant::now();
+                    settled = false;
+                }
+            }
+            Ok(Err(e)) => error = Some(e.to_string()),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if let Some(e) = error
+            && out.send(WatchEvent::Error(e)).is_err()
+        {
+            return;
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let now = Instant::now();
+        let quiet = now >= last + timing.debounce;
+        if quiet || now >= first + timing.limit {
+            // Cut short by the limit, the changes never settled: `Settled` is sent first all the
+            // same, so a `Changed` always follows a `Settled` holding everything since (unless the
+            // debounce is too short to settle at all).
+            if !settled && !quiet && out.send(WatchEvent::Settled(pending.iter().cloned().collect())).is_err() {
+                return;
+            }
+            settled = false;
+            if out.send(WatchEvent::Changed(std::mem::take(&mut pending).into_iter().collect())).is_err() {
+                return;
+            }
+        } else if !settled && now >= last + timing.settle {
+            settled = true;
+            if out.send(WatchEvent::Settled(pending.iter().cloned().collect())).is_err() {
+                return;
+            }
         }
     }
 }
@@ -278,5 +359,92 @@ mod tests {
         let fs = LocalFilesystem::new(dir.path());
         let files = fs.walk(".", &WalkOptions::default()).expect("walk");
         assert!(files.is_empty(), "{files:?}");
+    }
+
+    /// Drives [`debounce`] with raw events sent by hand; returns the sender and what comes out.
+    fn debouncer(
+        timing: Debounce,
+    ) -> (std::sync::mpsc::Sender<notify::Result<notify::Event>>, std::sync::mpsc::Receiver<WatchEvent>) {
+        let (raw_tx, raw) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || debounce(&raw, &tx, timing));
+        (raw_tx, rx)
+    }
+
+    fn modified(path: &str) -> notify::Result<notify::Event> {
+        use notify::event::{EventKind, ModifyKind};
+        Ok(notify::Event::new(EventKind::Modify(ModifyKind::Any)).add_path(PathBuf::from(path)))
+    }
+
+    fn next(rx: &std::sync::mpsc::Receiver<WatchEvent>) -> WatchEvent {
+        rx.recv_timeout(Duration::from_secs(20)).expect("the debouncer speaks")
+    }
+
+    fn paths(list: &[&str]) -> Vec<String> {
+        list.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    /// A burst settles, then makes one batch once quiet for the debounce; an event after the
+    /// `Settled` is followed by another `Settled` with every pending path before the batch.
+    /// Access events (our own reads) count for nothing; a dropped-events flag is an error.
+    #[test]
+    fn debouncing_settles_then_batches_and_settles_again_after_a_late_event() {
+        // Long enough that a slow machine still sends each event within the window it means.
+        let timing = Debounce {
+            debounce: Duration::from_millis(1500),
+            settle: Duration::from_millis(200),
+            limit: Duration::from_secs(30),
+        };
+        let (raw, rx) = debouncer(timing);
+        raw.send(modified("/r/b.md")).expect("send");
+        raw.send(modified("/r/a.md")).expect("send");
+        assert_eq!(next(&rx), WatchEvent::Settled(paths(&["/r/a.md", "/r/b.md"])));
+        raw.send(modified("/r/c.md")).expect("send");
+        assert_eq!(next(&rx), WatchEvent::Settled(paths(&["/r/a.md", "/r/b.md", "/r/c.md"])));
+        assert_eq!(next(&rx), WatchEvent::Changed(paths(&["/r/a.md", "/r/b.md", "/r/c.md"])));
+
+        let read = notify::Event::new(notify::EventKind::Access(notify::event::AccessKind::Any))
+            .add_path(PathBuf::from("/r/a.md"));
+        raw.send(Ok(read)).expect("send");
+        assert!(rx.recv_timeout(Duration::from_millis(600)).is_err(), "a read is no change");
+
+        let dropped = notify::Event::new(notify::EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        raw.send(Ok(dropped)).expect("send");
+        assert!(matches!(next(&rx), WatchEvent::Error(_)));
+        raw.send(modified("/r/d.md")).expect("send");
+        assert_eq!(next(&rx), WatchEvent::Settled(paths(&["/r/d.md"])));
+        assert_eq!(next(&rx), WatchEvent::Changed(paths(&["/r/d.md"])));
+        drop(raw);
+        assert!(rx.recv_timeout(Duration::from_secs(5)).is_err(), "the thread ends with the watcher");
+    }
+
+    /// Changes that never stop still make batches once the first of them waited the limit, and
+    /// such a batch too comes right after a `Settled` holding all of it.
+    #[test]
+    fn debouncing_batches_changes_that_never_stop_at_the_limit() {
+        let timing = Debounce {
+            debounce: Duration::from_millis(400),
+            settle: Duration::from_millis(100),
+            limit: Duration::from_millis(600),
+        };
+        let (raw, rx) = debouncer(timing);
+        let sender = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(4) {
+                raw.send(modified("/r/busy.md")).expect("send");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let mut last = None;
+        let batch = loop {
+            match next(&rx) {
+                WatchEvent::Changed(batch) => break batch,
+                event => last = Some(event),
+            }
+        };
+        assert!(!sender.is_finished(), "a batch came while the changes went on");
+        assert_eq!(batch, paths(&["/r/busy.md"]));
+        assert_eq!(last, Some(WatchEvent::Settled(batch)));
+        sender.join().expect("sender");
     }
 }

@@ -186,6 +186,25 @@ pub struct KeptCache {
     /// with what it was built from: both are set up once instead of for every scan.
     held: Option<wiring::HeldStorage>,
     registry: Option<(wiring::RegistryInputs, Arc<Registry>)>,
+    /// A scan computed ahead and not persisted yet ([`prepare_keeping`]): the next scan starts
+    /// from it and persists what both changed.
+    prepared: Option<Prepared>,
+}
+
+/// A scan computed and not yet persisted: its result, its cache (whose delta is relative to the
+/// stored scan) and the stored issues, if known.
+struct Prepared {
+    result: ScanResult,
+    cache: ScanCache,
+    stored_issues: Option<Vec<sm_kernel::model::Issue>>,
+}
+
+/// What [`scan_keeping`] produced.
+enum Scanned {
+    /// The answer as it is: a dry run's, or the stored scan reused.
+    Answered(Box<ScanResult>),
+    /// A scan to persist.
+    Prepared(Box<Prepared>),
 }
 
 impl KeptCache {
@@ -240,11 +259,22 @@ impl KeptCache {
 
     fn take_if_current(&mut self, db: &Path) -> Result<Option<ScanCache>, CliError> {
         let Some(cache) = self.cache.take() else { return Ok(None) };
+        Ok(self.db_is_current(db)?.then_some(cache))
+    }
+
+    /// Whether the database still holds the scan this keeper last persisted (no other process
+    /// wrote a scan since).
+    fn db_is_current(&mut self, db: &Path) -> Result<bool, CliError> {
         let scanned_at = self.scanned_at;
         let mut opened = None;
-        let Some(storage) = self.storage(db, &mut opened, false)? else { return Ok(None) };
+        let Some(storage) = self.storage(db, &mut opened, false)? else { return Ok(false) };
         let stored = storage.stored_scan_time().map_err(|e| wiring::storage_error(db, &e))?;
-        Ok((stored == Some(scanned_at)).then_some(cache))
+        Ok(stored == Some(scanned_at))
+    }
+
+    /// Whether a scan computed ahead waits to be persisted.
+    pub fn has_prepared(&self) -> bool {
+        self.prepared.is_some()
     }
 
     /// The held connection when it is to `db`, else one opened into `opened` (an existing
@@ -320,6 +350,53 @@ pub fn scan_and_persist_keeping(
     out: &Output,
     kept: &mut KeptCache,
 ) -> Result<ScanResult, CliError> {
+    match scan_keeping(ctx, settings, plan, global, out, kept, true)? {
+        Scanned::Answered(result) => Ok(*result),
+        Scanned::Prepared(prepared) => persist_keeping(plan, out, kept, *prepared),
+    }
+}
+
+/// Scans as [`scan_and_persist_keeping`] does and keeps the result in `kept` without persisting
+/// it (`sm watch` works while its debounce runs): [`persist_prepared`] persists it, or the next
+/// scan starts from it and persists what both changed.
+pub fn prepare_keeping(
+    ctx: &ScopeContext,
+    settings: &Settings,
+    plan: &ScanPlan,
+    global: &GlobalArgs,
+    out: &Output,
+    kept: &mut KeptCache,
+) -> Result<(), CliError> {
+    debug_assert!(!plan.dry_run, "a dry run has nothing to persist");
+    match scan_keeping(ctx, settings, plan, global, out, kept, false)? {
+        Scanned::Prepared(prepared) => kept.prepared = Some(*prepared),
+        Scanned::Answered(_) => unreachable!("a scan that may not reuse the stored one and writes is prepared"),
+    }
+    Ok(())
+}
+
+/// Persists the scan [`prepare_keeping`] kept; `None` when there is none.
+pub fn persist_prepared(plan: &ScanPlan, out: &Output, kept: &mut KeptCache) -> Result<Option<ScanResult>, CliError> {
+    match kept.prepared.take() {
+        // Another process stored a scan meanwhile: the prepared delta is relative to a scan the
+        // database no longer holds.
+        Some(_) if !kept.db_is_current(&plan.db)? => Ok(None),
+        Some(prepared) => persist_keeping(plan, out, kept, prepared).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The scan half of [`scan_and_persist_keeping`]; `may_answer_stored`: whether an unchanged
+/// input may be answered with the stored scan (which writes the scan metadata).
+fn scan_keeping(
+    ctx: &ScopeContext,
+    settings: &Settings,
+    plan: &ScanPlan,
+    global: &GlobalArgs,
+    out: &Output,
+    kept: &mut KeptCache,
+    may_answer_stored: bool,
+) -> Result<Scanned, CliError> {
     let fs = wiring::filesystem()?;
     // Roots first: a typo must not touch the database.
     validate_roots(&fs, &plan.roots).map_err(scan_error)?;
@@ -347,7 +424,8 @@ pub fn scan_and_persist_keeping(
         keep_cache_nodes: plan.keep_cache,
     };
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &clock, progress: &progress };
-    let may_reuse = plan.incremental && plan.refresh.is_none() && !plan.dry_run;
+    let may_reuse =
+        may_answer_stored && plan.incremental && plan.refresh.is_none() && !plan.dry_run && kept.prepared.is_none();
     if !may_reuse {
         // Files will be read: the token encoder loads during the walk.
         sm_kernel::scan_orchestrator::warm_up(&request);
@@ -367,7 +445,7 @@ pub fn scan_and_persist_keeping(
         (Some(fp), true) => match reuse_unchanged(&deps, &request, plan, walked, fp, kept)? {
             Reuse::Done(result) => {
                 out.verbose(1, "--changed: nothing changed since the stored scan; reusing its result");
-                return Ok(*result);
+                return Ok(Scanned::Answered(result));
             }
             Reuse::Changed(walked) => walked,
         },
@@ -375,8 +453,23 @@ pub fn scan_and_persist_keeping(
     };
     // Something changed: the token encoder loads while the cache is read.
     sm_kernel::scan_orchestrator::warm_up(&request);
-    let kept_cache = if plan.incremental { kept.take_if_current(&plan.db)? } else { None };
-    let stored_issues = kept.issues.take().filter(|_| kept_cache.is_some());
+    // A scan prepared ahead and not persisted is the prior state, while the database still holds
+    // the scan its delta is relative to; its delta joins this scan's.
+    let ahead = match kept.prepared.take() {
+        Some(prepared) if plan.incremental && kept.db_is_current(&plan.db)? => Some(prepared),
+        _ => None,
+    };
+    let (kept_cache, stored_issues, ahead_delta) = match ahead {
+        Some(Prepared { mut cache, stored_issues, .. }) => {
+            let delta = cache.delta.take();
+            (Some(cache), stored_issues, Some(delta))
+        }
+        None => {
+            let kept_cache = if plan.incremental { kept.take_if_current(&plan.db)? } else { None };
+            let stored_issues = kept.issues.take().filter(|_| kept_cache.is_some());
+            (kept_cache, stored_issues, None)
+        }
+    };
     let mut prior = match kept_cache {
         Some(cache) => Some(cache),
         None if plan.incremental => load_cache(&plan.db, out)?,
@@ -387,6 +480,10 @@ pub fn scan_and_persist_keeping(
     }
     let (mut result, mut cache) = scan_walked(&deps, &request, walked, prior);
     cache.input_fingerprint = input_fingerprint;
+    if let Some(earlier) = ahead_delta {
+        cache.delta = earlier.zip(cache.delta.take()).map(|(earlier, now)| earlier.join(now));
+        cache.reused_all = false;
+    }
     if let Some(path) = &plan.refresh
         && !result.nodes.iter().any(|n| &n.path == path)
     {
@@ -405,8 +502,19 @@ pub fn scan_and_persist_keeping(
         if cache.hollow {
             leave_to_exit(cache);
         }
-        return Ok(result);
+        return Ok(Scanned::Answered(Box::new(result)));
     }
+    Ok(Scanned::Prepared(Box::new(Prepared { result, cache, stored_issues })))
+}
+
+/// The persist half of [`scan_and_persist_keeping`].
+fn persist_keeping(
+    plan: &ScanPlan,
+    out: &Output,
+    kept: &mut KeptCache,
+    prepared: Prepared,
+) -> Result<ScanResult, CliError> {
+    let Prepared { mut result, mut cache, stored_issues } = prepared;
     let mut opened = None;
     let storage = kept.storage(&plan.db, &mut opened, true)?.expect("created when missing");
     out.verbose(1, &format!("database: {}", plan.db.display()));

@@ -15,7 +15,9 @@ use sm_kernel::model::{ScanResult, Severity};
 use sm_kernel::ports::{FilesystemPort, WatchEvent};
 
 use crate::args::{GlobalArgs, WatchArgs};
-use crate::commands::scan::{KeptCache, ScanPlan, choose_roots, scan_and_persist_keeping};
+use crate::commands::scan::{
+    KeptCache, ScanPlan, choose_roots, persist_prepared, prepare_keeping, scan_and_persist_keeping,
+};
 use crate::output::{CliError, Output, exit, format_elapsed};
 use crate::settings::{IGNORE_FILE, ScopeContext, Settings};
 use crate::wiring;
@@ -74,6 +76,9 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     drop(first);
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
     let mut failures = 0u32;
+    // Whether `kept` holds a scan prepared on the last `Settled` with no event since: the batch
+    // that follows is exactly that scan, persisted.
+    let mut ahead = false;
     loop {
         if stop.load(Ordering::SeqCst) {
             out.note("stopped");
@@ -85,29 +90,59 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
                 out.note(&format!("watch: {e}"));
                 // Events may have been lost: the next batch walks.
                 kept.note_changes(None);
+                ahead = false;
+                continue;
+            }
+            WatchEvent::Settled(paths) => {
+                // The changes have settled but the debounce runs on: the batch is computed now
+                // and only persisted (and reported) when the debounce ends, if nothing changed
+                // meanwhile. Settings changes reload first, so they wait for the batch.
+                ahead = false;
+                let relevant: Vec<String> = paths.iter().filter(|p| is_relevant(p)).cloned().collect();
+                if relevant.is_empty() || paths.iter().any(|p| is_meta(p)) {
+                    continue;
+                }
+                kept.note_changes(Some(relevant.as_slice()));
+                match prepare_keeping(&ctx, &settings, &plan, global, out, &mut kept) {
+                    Ok(()) => ahead = true,
+                    // The batch will meet the same problem and report it.
+                    Err(e) => out.verbose(1, &format!("watch: could not work ahead: {}", e.message)),
+                }
                 continue;
             }
             WatchEvent::Changed(paths) => paths,
         };
         out.verbose(2, &format!("watch: {}", paths.join(", ")));
         let meta = paths.iter().any(|p| is_meta(p));
-        if !meta && !paths.iter().any(|p| is_relevant(p)) {
+        if !meta && !paths.iter().any(|p| is_relevant(p)) && !kept.has_prepared() {
             continue;
         }
-        let relevant: Vec<String> = paths.iter().filter(|p| is_relevant(p)).cloned().collect();
-        kept.note_changes((!meta).then_some(relevant.as_slice()));
-        if meta {
-            match Settings::load_with(&ctx, &global.config) {
-                Ok(s) => {
-                    settings = s;
-                    plan = plan_for(&settings);
-                    out.note("settings or ignore rules changed; reloaded");
-                }
-                Err(e) => out.note(&format!("settings not reloaded: {}", e.message)),
-            }
-        }
         let batch = Instant::now();
-        match scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept) {
+        let done = if std::mem::take(&mut ahead) {
+            out.verbose(1, "watch: the batch was computed while the changes settled");
+            persist_prepared(&plan, out, &mut kept).transpose()
+        } else {
+            None
+        };
+        let done = match done {
+            Some(done) => done,
+            None => {
+                let relevant: Vec<String> = paths.iter().filter(|p| is_relevant(p)).cloned().collect();
+                kept.note_changes((!meta).then_some(relevant.as_slice()));
+                if meta {
+                    match Settings::load_with(&ctx, &global.config) {
+                        Ok(s) => {
+                            settings = s;
+                            plan = plan_for(&settings);
+                            out.note("settings or ignore rules changed; reloaded");
+                        }
+                        Err(e) => out.note(&format!("settings not reloaded: {}", e.message)),
+                    }
+                }
+                scan_and_persist_keeping(&ctx, &settings, &plan, global, out, &mut kept)
+            }
+        };
+        match done {
             Ok(mut result) => {
                 failures = 0;
                 emit(out, &result, &format!("{} change(s)", paths.len()), batch);

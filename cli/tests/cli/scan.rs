@@ -1001,6 +1001,74 @@ fn next_json(rx: &std::sync::mpsc::Receiver<String>) -> Value {
     serde_json::from_str(&line).expect("one ScanResult per line")
 }
 
+/// The small Claude project scanned and stored, then watched (`--json -v`) past its initial scan,
+/// which answers from the stored scan (the watch then loads the cache before any change arrives).
+/// Returns the watch and its stdout and stderr lines.
+fn watch_stored_project(p: &Project) -> (Reaped, std::sync::mpsc::Receiver<String>, std::sync::mpsc::Receiver<String>) {
+    p.claude_project();
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let mut child = spawn_watch(p, &["watch", "--json", "-v"]);
+    let out = line_reader(child.0.stdout.take().expect("stdout"));
+    let err = line_reader(child.0.stderr.take().expect("stderr"));
+    assert_eq!(next_json(&out)["stats"]["nodesCount"], 4);
+    (child, out, err)
+}
+
+/// Waits on `sm watch -v`'s stderr for the note a scan prints when it follows the reported files:
+/// the watch has started on the changes (ahead of the debounce, as nothing else runs).
+fn wait_for_work_ahead(err: &std::sync::mpsc::Receiver<String>) {
+    while !err.recv_timeout(std::time::Duration::from_secs(30)).expect("a note").contains("updated the last walk") {}
+}
+
+/// `sm watch` computes a batch once the changes settle and persists it when the debounce ends.
+/// Changes made after it started on a batch (to another file, then to the settings) must still
+/// be in that batch and in the database: the batch is computed again on top of the first
+/// computation, and the database gets the rows both changed.
+#[test]
+fn watch_batches_keep_changes_made_while_they_were_computed_ahead() {
+    let p = Project::new();
+    let (mut child, out, err) = watch_stored_project(&p);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let stored_equals_full_scan = |batch: &Value, step: &str| {
+        let full = strip_timing(p.sm(&["scan", "--dry-run", "--json"]).json());
+        assert_eq!(strip_timing(batch.clone())["nodes"], full["nodes"], "{step}: batch nodes");
+        let stored = p.sm(&["graph", "--json"]).json();
+        assert_eq!(stored["nodes"], full["nodes"], "{step}: stored nodes");
+        assert_eq!(stored["links"], full["links"], "{step}: stored links");
+        assert_eq!(stored["issues"], batch["issues"], "{step}: stored issues");
+    };
+    let names = |batch: &Value| -> Vec<String> {
+        let nodes = batch["nodes"].as_array().expect("nodes");
+        nodes.iter().filter_map(|n| n["frontmatter"]["name"].as_str().map(str::to_owned)).collect()
+    };
+
+    // One file, then (once the watch has started on it) another: one batch with both.
+    p.write(".claude/agents/reviewer.md", "---\nname: critic\ndescription: Reviews code.\n---\n\nReviews.\n");
+    wait_for_work_ahead(&err);
+    p.write(".claude/commands/deploy.md", "---\nname: ship\ndescription: Deploys.\n---\n\nSee [gone](gone.md).\n");
+    let batch = next_json(&out);
+    assert!(names(&batch).contains(&"critic".to_owned()), "{:?}", names(&batch));
+    assert!(names(&batch).contains(&"ship".to_owned()), "{:?}", names(&batch));
+    let broken = |batch: &Value, target: &str| {
+        batch["issues"].as_array().expect("issues").iter().any(|i| i["data"]["target"] == target)
+    };
+    assert!(broken(&batch, ".claude/commands/gone.md"));
+    stored_equals_full_scan(&batch, "two files");
+
+    // A file, then the settings (which reload before a batch and are never worked ahead of):
+    // the batch scans with the new settings and keeps the file's change.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    p.write("README.md", "# Project\n\nSee [missing](missing.md).\n");
+    wait_for_work_ahead(&err);
+    p.write(".skill-map/settings.json", "{\"schemaVersion\": 1, \"ignore\": [\".claude/agents/\"]}\n");
+    let batch = next_json(&out);
+    assert_eq!(batch["stats"]["nodesCount"], 3, "the agent is ignored now");
+    assert!(broken(&batch, "missing.md"));
+    stored_equals_full_scan(&batch, "a file and the settings");
+    Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill");
+    assert_eq!(child.0.wait().expect("wait").code(), Some(0));
+}
+
 #[test]
 fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
     let p = Project::new();
@@ -1090,14 +1158,7 @@ fn watch_sees_an_edit_made_while_the_initial_scan_runs() {
 #[test]
 fn watch_batches_equal_full_scans_whether_they_walk_or_follow_the_reported_files() {
     let p = Project::new();
-    p.claude_project();
-    // A stored scan first: the watch's initial scan answers from it, and the watch then loads the
-    // cache before any change arrives.
-    assert_eq!(p.sm(&["scan"]).code, 0);
-    let mut child = spawn_watch(&p, &["watch", "--json", "-v"]);
-    let out = line_reader(child.0.stdout.take().expect("stdout"));
-    let err = line_reader(child.0.stderr.take().expect("stderr"));
-    assert_eq!(next_json(&out)["stats"]["nodesCount"], 4);
+    let (mut child, out, err) = watch_stored_project(&p);
     let full_scan = || strip_timing(p.sm(&["scan", "--dry-run", "--json"]).json());
     let same_as_full = |batch: Value, step: &str| {
         let (batch, full) = (strip_timing(batch), full_scan());
