@@ -68,3 +68,23 @@ pub fn builtin_registry() -> Registry {
     register_builtins(&mut registry).expect("built-in ids are kebab-case and unique");
     registry
 }
+
+/// Groups `items` by key and returns the groups of two or more (items in their order), in no
+/// particular group order. Most keys have one item: it is kept inline, a list only for the second.
+pub(crate) fn shared_keys<K: std::hash::Hash + Eq, T>(items: impl Iterator<Item = (K, T)>) -> Vec<(K, Vec<T>)> {
+    use std::collections::hash_map::Entry;
+    let mut groups: std::collections::HashMap<K, (T, Vec<T>)> = std::collections::HashMap::new();
+    for (key, item) in items {
+        match groups.entry(key) {
+            Entry::Occupied(mut group) => group.get_mut().1.push(item),
+            Entry::Vacant(slot) => {
+                slot.insert((item, Vec::new()));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, (_, more))| !more.is_empty())
+        .map(|(key, (first, more))| (key, std::iter::once(first).chain(more).collect()))
+        .collect()
+}

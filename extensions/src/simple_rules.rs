@@ -1,7 +1,7 @@
 //! Small graph rules: `superseded`, `link-conflict`, `duplicate-name`, `name-dir-mismatch`,
 //! `oversized-node`, `orphan-node`. Each documents its id, severity and `data` below.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
@@ -25,11 +25,11 @@ fn metadata_str<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn name_of(node: &Node) -> Option<String> {
+fn name_of(node: &Node) -> Option<std::borrow::Cow<'_, str>> {
     match node.frontmatter.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => skill_dir_name(&node.path).map(str::to_owned),
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().into()),
+        Some(Value::Number(n)) => Some(n.to_string().into()),
+        _ => skill_dir_name(&node.path).map(Into::into),
     }
 }
 
@@ -132,19 +132,11 @@ impl Rule for DuplicateName {
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
         // Grouped by hash; only groups of two or more are reported, in key order.
-        let mut groups: HashMap<(&str, String), Vec<&Node>> = HashMap::new();
-        for node in ctx.nodes.iter().filter(|n| n.kind != "note") {
-            if node.kind == "skill" && !is_skill_manifest(node) {
-                continue;
-            }
-            if let Some(name) = name_of(node) {
-                let key = normalize_trigger(&name);
-                if !key.is_empty() {
-                    groups.entry((node.kind.as_str(), key)).or_default().push(node);
-                }
-            }
-        }
-        let mut shared: Vec<((&str, String), Vec<&Node>)> = groups.into_iter().filter(|(_, n)| n.len() >= 2).collect();
+        let named = ctx.nodes.iter().filter(|n| n.kind != "note" && (n.kind != "skill" || is_skill_manifest(n)));
+        let mut shared = crate::shared_keys(named.filter_map(|node| {
+            let key = normalize_trigger(&name_of(node)?);
+            (!key.is_empty()).then_some(((node.kind.as_str(), key), node))
+        }));
         shared.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut issues = Vec::new();
         for ((kind, name), nodes) in shared {

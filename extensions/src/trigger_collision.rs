@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
 use sm_kernel::model::{Issue, LinkKind, Node, Severity};
 use sm_kernel::node_index::skill_dir_name;
-use sm_kernel::normalize::normalize_trigger;
+use sm_kernel::normalize::normalize_trigger_into;
 
 pub const ID: &str = "trigger-collision";
 
@@ -25,21 +25,22 @@ pub struct TriggerCollision;
 
 /// The `/trigger` a node answers to, if it is a command or a skill manifest.
 pub fn advertised_trigger(node: &Node) -> Option<String> {
-    let name = match node.frontmatter.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
     let fallback = match node.kind.as_str() {
         "command" => {
             let file = node.path.rsplit('/').next().unwrap_or(&node.path);
-            Some(file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_owned())
+            file.rsplit_once('.').map_or(file, |(stem, _)| stem)
         }
         // Only a skill's manifest advertises; reference files inside the skill directory do not.
-        "skill" => Some(skill_dir_name(&node.path)?.to_owned()),
+        "skill" => skill_dir_name(&node.path)?,
         _ => return None,
     };
-    let trigger = normalize_trigger(&format!("/{}", name.or(fallback)?));
+    // `/` and the normalised name in one string.
+    let mut trigger = String::from("/");
+    match node.frontmatter.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => normalize_trigger_into(&mut trigger, s.trim()),
+        Some(Value::Number(n)) => normalize_trigger_into(&mut trigger, &n.to_string()),
+        _ => normalize_trigger_into(&mut trigger, fallback),
+    }
     (trigger.len() > 1).then_some(trigger)
 }
 
@@ -50,13 +51,7 @@ impl Rule for TriggerCollision {
 
     fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Issue> {
         // Grouped by hash; only triggers claimed twice or more are reported, in trigger order.
-        let mut claims: HashMap<String, Vec<&Node>> = HashMap::new();
-        for node in ctx.nodes {
-            if let Some(trigger) = advertised_trigger(node) {
-                claims.entry(trigger).or_default().push(node);
-            }
-        }
-        let mut claimed: Vec<(String, Vec<&Node>)> = claims.into_iter().filter(|(_, n)| n.len() >= 2).collect();
+        let mut claimed = crate::shared_keys(ctx.nodes.iter().filter_map(|n| advertised_trigger(n).map(|t| (t, n))));
         claimed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // How the claimed triggers are invoked (the others' invocations are never reported).
         let mut invocations: HashMap<&str, BTreeSet<&str>> =

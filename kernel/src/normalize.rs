@@ -7,15 +7,24 @@ use unicode_normalization::char::is_combining_mark;
 ///
 /// `Hacer-Review` → `hacer review`; `Clúster` → `cluster`; `/MyCommand` → `/mycommand`.
 pub fn normalize_trigger(input: &str) -> String {
-    if input.is_ascii() { normalize_ascii(input) } else { normalize_unicode(input) }
+    let mut out = String::with_capacity(input.len());
+    normalize_trigger_into(&mut out, input);
+    out
 }
 
-/// [`normalize_trigger`] for ASCII text, where NFD changes nothing and there are no marks: the
-/// common case, without the decomposition iterator.
-fn normalize_ascii(input: &str) -> String {
+/// Appends `input`, normalised, to `out`, which must hold normalised text (or nothing): `out` ends
+/// as [`normalize_trigger`] of its text followed by `input` would. `"/"` then a name gives the
+/// name's `/trigger` in one allocation.
+pub fn normalize_trigger_into(out: &mut String, input: &str) {
+    if input.is_ascii() { normalize_ascii(out, input) } else { normalize_unicode(out, input) }
+}
+
+/// [`normalize_trigger_into`] for ASCII text, where NFD changes nothing and there are no marks:
+/// the common case, without the decomposition iterator.
+fn normalize_ascii(out: &mut String, input: &str) {
     // `fold` byte by byte: the same separators (`char::is_whitespace` on ASCII includes the
     // vertical tab, which `u8::is_ascii_whitespace` does not) and ASCII lowercase.
-    let mut out = String::with_capacity(input.len());
+    out.reserve(input.len());
     let mut pending_space = false;
     for b in input.bytes() {
         if matches!(b, b'-' | b'_' | b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
@@ -28,16 +37,16 @@ fn normalize_ascii(input: &str) -> String {
         pending_space = false;
         out.push(char::from(b.to_ascii_lowercase()));
     }
-    out
 }
 
-fn normalize_unicode(input: &str) -> String {
-    fold(input.nfd().filter(|c| !is_combining_mark(*c)), input.len())
+fn normalize_unicode(out: &mut String, input: &str) {
+    fold(out, input.nfd().filter(|c| !is_combining_mark(*c)), input.len())
 }
 
-/// Lowercases `chars`, folding runs of `-`, `_` and whitespace into one inner space.
-fn fold(chars: impl Iterator<Item = char>, capacity: usize) -> String {
-    let mut out = String::with_capacity(capacity);
+/// Appends `chars`, lowercased, to `out`, folding runs of `-`, `_` and whitespace into one inner
+/// space.
+fn fold(out: &mut String, chars: impl Iterator<Item = char>, capacity: usize) {
+    out.reserve(capacity);
     let mut pending_space = false;
     for c in chars {
         if c == '-' || c == '_' || c.is_whitespace() {
@@ -50,12 +59,20 @@ fn fold(chars: impl Iterator<Item = char>, capacity: usize) -> String {
         pending_space = false;
         out.extend(c.to_lowercase());
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_trigger;
+    use super::{normalize_trigger, normalize_trigger_into};
+
+    #[test]
+    fn appends_to_a_prefix_as_if_joined() {
+        for name in ["Clúster", "-Deploy", "  a__b ", "\u{301}x", ""] {
+            let mut out = "/".to_owned();
+            normalize_trigger_into(&mut out, name);
+            assert_eq!(out, normalize_trigger(&format!("/{name}")), "{name:?}");
+        }
+    }
 
     #[test]
     fn folds_case_marks_and_separators() {
@@ -98,7 +115,14 @@ mod tests {
         }
         for case in cases {
             assert!(case.is_ascii());
-            assert_eq!(super::normalize_ascii(&case), super::normalize_unicode(&case), "{case:?}");
+            let (mut ascii, mut unicode) = (String::new(), String::new());
+            super::normalize_ascii(&mut ascii, &case);
+            super::normalize_unicode(&mut unicode, &case);
+            assert_eq!(ascii, unicode, "{case:?}");
+            // Appending to a prefix equals normalising the joined text.
+            let mut prefixed = "/".to_owned();
+            normalize_trigger_into(&mut prefixed, &case);
+            assert_eq!(prefixed, normalize_trigger(&format!("/{case}")), "{case:?}");
         }
     }
 }
