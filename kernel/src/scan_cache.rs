@@ -89,12 +89,38 @@ pub struct ScanCache {
     /// `ScanRequest::keep_cache_nodes`). Persisting needs nothing more; a scan refuses a hollow
     /// cache as its prior.
     pub hollow: bool,
+    /// A kept cache's nodes went into its scan's result (`ScanResult::nodes`) and each
+    /// [`CachedNode::node`] is a stand-in until [`restore_nodes`](Self::restore_nodes) gives them
+    /// back. A scan refuses a cache with lent nodes as its prior (it reads every file instead).
+    pub lent: bool,
     /// The index the scan resolved against, kept with a cache kept for the next scan (not a hollow
     /// one): a next scan whose node names, kinds and walked files are the same uses it again.
     pub index: Option<std::sync::Arc<crate::node_index::NodeIndex>>,
 }
 
 impl ScanCache {
+    /// Gives back the nodes this cache lent to its scan's result (that result's `nodes`, as the
+    /// scan returned them). `false` when they are not this cache's nodes: the cache stays lent
+    /// (and useless as a prior).
+    pub fn restore_nodes(&mut self, mut nodes: Vec<Node>) -> bool {
+        if !self.lent || nodes.len() != self.nodes.len() {
+            return false;
+        }
+        // Paths are unique in a result: as many nodes as entries, each with a path of the cache,
+        // is all of them. A result in path order (one root's) pairs up without a lookup.
+        if !nodes.iter().zip(self.nodes.keys()).all(|(n, path)| n.path == *path) {
+            if !nodes.iter().all(|n| self.nodes.contains_key(&n.path)) {
+                return false;
+            }
+            nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        }
+        for (cached, node) in self.nodes.values_mut().zip(nodes) {
+            cached.node = node;
+        }
+        self.lent = false;
+        true
+    }
+
     /// The number of cache rows this cache stands for (one per node of its scan).
     pub fn row_count(&self) -> usize {
         if self.hollow { self.hollow_rows.len() } else { self.nodes.len() }
@@ -193,4 +219,40 @@ pub fn decode_detections(path: &str, text: &str) -> Result<BTreeMap<String, Vec<
             (detector, links)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lent_cache(paths: &[&str]) -> ScanCache {
+        let stand_in = |_: &&str| CachedNode {
+            node: Node::new("", "", ""),
+            file_size: 1,
+            file_mtime_ms: 1,
+            body_start_line: 1,
+            detections: BTreeMap::new(),
+            file_issues: Vec::new(),
+        };
+        ScanCache {
+            nodes: paths.iter().map(|p| ((*p).to_owned(), stand_in(p))).collect(),
+            lent: true,
+            ..Default::default()
+        }
+    }
+
+    /// Lent nodes come back to their own paths whatever the result's order; nodes that are not
+    /// the cache's (another path, one missing) are refused and the cache stays lent.
+    #[test]
+    fn restoring_lent_nodes_pairs_them_by_path() {
+        let node = |path: &str| Node::new(path, "note", "claude");
+        let mut cache = lent_cache(&["a.md", "b.md"]);
+        assert!(!cache.restore_nodes(vec![node("a.md")]));
+        assert!(!cache.restore_nodes(vec![node("a.md"), node("c.md")]));
+        assert!(cache.lent);
+        assert!(cache.restore_nodes(vec![node("b.md"), node("a.md")]));
+        assert!(!cache.lent);
+        assert!(cache.nodes.iter().all(|(path, c)| c.node.path == *path));
+        assert!(!cache.restore_nodes(vec![node("a.md"), node("b.md")]), "nothing is lent any more");
+    }
 }

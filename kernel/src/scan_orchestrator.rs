@@ -430,6 +430,7 @@ pub fn scan_walked(
     let producers = producers_fingerprint(request, registry);
     let prior = prior.filter(|p| {
         !p.hollow
+            && !p.lent
             && p.index_fingerprint
                 .as_deref()
                 .and_then(|f| f.split_once(':'))
@@ -675,8 +676,9 @@ pub fn scan_walked(
         Vec::new()
     };
     // A hollow cache's rows are split off the entries here, the nodes moving into the result: the
-    // entries are gone before the rules run. A kept cache keeps the entries' nodes (with their new
-    // counts) and copies them into the result.
+    // entries are gone before the rules run. A kept cache lends its nodes to the result (a
+    // stand-in stays in each entry) and gets them back with their new counts from the caller
+    // (`ScanCache::restore_nodes`), instead of keeping a copy of each.
     let (mut nodes, hollow_rows): (Vec<Node>, Vec<HollowRow>) = if hollow {
         std::mem::take(&mut entries)
             .into_par_iter()
@@ -693,7 +695,7 @@ pub fn scan_walked(
             })
             .unzip()
     } else {
-        (entries.par_iter().map(|e| e.node.clone()).collect(), Vec::new())
+        (entries.iter_mut().map(|e| std::mem::replace(&mut e.node, Node::new("", "", ""))).collect(), Vec::new())
     };
     let resolutions = count_links(&mut nodes, &links, &external, &index);
     // What persistence must write when it can update the stored scan in place: node rows that are
@@ -713,21 +715,15 @@ pub fn scan_walked(
         }
         delta
     });
-    // The cache keeps exact rows (a kept-in-memory cache then equals the stored one).
-    for (e, counted) in entries.iter_mut().zip(&nodes) {
-        e.node.links_out_count = counted.links_out_count;
-        e.node.links_in_count = counted.links_in_count;
-        e.node.external_refs_count = counted.external_refs_count;
-    }
-
     // A kept cache is assembled while the rules run; what is left of each entry is freed on
     // whichever core is free.
     let (cached_nodes, mut issues) = rayon::join(
         || {
-            // The entry's own node (with its counts brought up to date above) moves into the cache.
+            // The entry's stand-in node moves into the cache, keyed by the lent node's path.
             let rows: Vec<(String, CachedNode)> = entries
                 .into_par_iter()
-                .map(|e| {
+                .zip(nodes.par_iter())
+                .map(|(e, lent)| {
                     let cached = CachedNode {
                         node: e.node,
                         file_size: e.file_size,
@@ -736,7 +732,7 @@ pub fn scan_walked(
                         detections: e.cached_detections.map(|det| det.into_map(&plan.ids)).unwrap_or_default(),
                         file_issues: e.file_issues,
                     };
-                    (cached.node.path.clone(), cached)
+                    (lent.path.clone(), cached)
                 })
                 .collect();
             rows.into_iter().collect()
@@ -751,6 +747,7 @@ pub fn scan_walked(
         reused_all,
         delta,
         hollow,
+        lent: !hollow,
         index: (!hollow).then(|| Arc::clone(&index)),
     };
 

@@ -288,18 +288,27 @@ fn a_cache_from_another_detector_version_is_not_reused() {
     let scan = |registry: &Registry, prior| {
         let deps = ScanDeps { fs: &fs, registry, clock: &FixedClock, progress: &SilentProgress };
         let request = ScanRequest { keep_cache_nodes: true, ..request() };
-        run_scan_with_cache(&deps, &request, prior).expect("scan")
+        let (result, mut cache) = run_scan_with_cache(&deps, &request, prior).expect("scan");
+        assert!(cache.restore_nodes(result.nodes.clone()), "the cache lent these nodes");
+        (result, cache)
     };
     let v1 = registry_with(VersionedWiki("1.0.0", ""));
     let (first, cache) = scan(&v1, None);
     assert_eq!(reads(), 2);
+    // Without its nodes back, a kept cache is no prior: every file is read again.
+    let deps = ScanDeps { fs: &fs, registry: &v1, clock: &FixedClock, progress: &SilentProgress };
+    let kept = ScanRequest { keep_cache_nodes: true, ..request() };
+    let (_, lent) = run_scan_with_cache(&deps, &kept, Some(cache.clone())).expect("scan");
+    assert!(lent.lent);
+    let (_, _) = run_scan_with_cache(&deps, &kept, Some(lent)).expect("scan");
+    assert_eq!(reads(), 4, "a cache still lending its nodes is not used");
     let (again, cache) = scan(&v1, Some(cache));
-    assert_eq!(reads(), 2, "same producers: nothing read again");
+    assert_eq!(reads(), 4, "same producers: nothing read again");
     assert_eq!(again, first);
 
     let v2 = registry_with(VersionedWiki("2.0.0", "-v2"));
     let (upgraded, _) = scan(&v2, Some(cache));
-    assert_eq!(reads(), 4, "another detector version: every file read again");
+    assert_eq!(reads(), 6, "another detector version: every file read again");
     let (fresh, _) = scan(&v2, None);
     assert_eq!(upgraded, fresh);
     assert!(upgraded.links.iter().all(|l| l.target.ends_with("-v2")), "{:?}", upgraded.links);
@@ -432,7 +441,11 @@ fn a_kept_index_is_used_again_only_while_names_and_files_are_the_same() {
     let registry = md_registry(Arc::new(ResolvingWiki { split: true }), true);
     let deps = ScanDeps { fs: &fs, registry: &registry, clock: &FixedClock, progress: &SilentProgress };
     let request = ScanRequest { keep_cache_nodes: true, tokens: false, ..request() };
-    let scan = |prior| run_scan_with_cache(&deps, &request, prior).expect("scan");
+    let scan = |prior| {
+        let (result, mut cache) = run_scan_with_cache(&deps, &request, prior).expect("scan");
+        assert!(cache.restore_nodes(result.nodes.clone()), "the cache lent these nodes");
+        (result, cache)
+    };
     let generation = |cache: &sm_kernel::scan_cache::ScanCache| cache.index.as_ref().expect("kept").generation();
     let (_, mut cache) = scan(None);
     let mut confidences = Vec::new();

@@ -434,6 +434,7 @@ impl StoragePort for SqliteStorage {
             input_fingerprint: None,
             delta: None,
             hollow: false,
+            lent: false,
             reused_all: false,
             index: None,
         };

@@ -262,6 +262,7 @@ fn issues_are_updated_in_place_from_the_known_stored_ones() {
             reused_all: false,
             delta: Some(PersistDelta { stored_issues: Some(old.clone()), ..PersistDelta::default() }),
             hollow: false,
+            lent: false,
             index: None,
         };
         storage.persist_scan_with_renames(&next, &[], Some(&cache)).expect("incremental persist");
@@ -308,6 +309,7 @@ fn cache_of(
         reused_all: false,
         delta,
         hollow: false,
+        lent: false,
         index: None,
     }
 }

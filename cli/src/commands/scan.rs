@@ -296,6 +296,17 @@ impl KeptCache {
         })
     }
 
+    /// Takes back the nodes the kept cache lent to `result` (the scan that produced both), for the
+    /// next scan to start from; a result that borrowed nothing from it is left as it is. Called
+    /// once the caller is done with the result's nodes.
+    pub fn take_back_nodes(&mut self, result: &mut ScanResult) {
+        let Some(cache) = self.cache.as_mut() else { return };
+        if cache.lent && result.scanned_at == self.scanned_at && !cache.restore_nodes(std::mem::take(&mut result.nodes))
+        {
+            self.cache = None;
+        }
+    }
+
     /// Takes `result`'s issues (what the scan that produced the kept cache stored), for the next
     /// scan to write only the issue rows that change. Without them it rewrites every row.
     pub fn keep_issues(&mut self, result: &mut ScanResult) {
@@ -459,8 +470,13 @@ fn scan_keeping(
         Some(prepared) if plan.incremental && kept.db_is_current(&plan.db)? => Some(prepared),
         _ => None,
     };
+    // Its cache gets back the nodes it lent to its result. (If they were not its own, which cannot
+    // happen, the stored scan's cache is read from the database as the prior instead.)
+    let ahead = ahead.and_then(|Prepared { mut cache, stored_issues, result }| {
+        cache.restore_nodes(result.nodes).then_some((cache, stored_issues))
+    });
     let (kept_cache, stored_issues, ahead_delta) = match ahead {
-        Some(Prepared { mut cache, stored_issues, .. }) => {
+        Some((mut cache, stored_issues)) => {
             let delta = cache.delta.take();
             (Some(cache), stored_issues, Some(delta))
         }

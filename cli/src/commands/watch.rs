@@ -73,6 +73,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         sm_kernel::tokens::warm_up();
     }
     kept.keep_issues(&mut first);
+    kept.take_back_nodes(&mut first);
     drop(first);
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
     let mut failures = 0u32;
@@ -147,6 +148,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
                 failures = 0;
                 emit(out, &result, &format!("{} change(s)", paths.len()), batch);
                 kept.keep_issues(&mut result);
+                kept.take_back_nodes(&mut result);
                 // A database replaced or deleted meanwhile (and written again by this batch) is
                 // held from now on.
                 if let Err(e) = kept.hold_storage(&plan.db, true) {
