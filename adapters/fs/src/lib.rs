@@ -115,6 +115,7 @@ impl FilesystemPort for LocalFilesystem {
                 message: format!("cannot watch (on Linux, see fs.inotify.max_user_watches): {e}"),
             })?;
         }
+        settle_registration(&raw);
         let (tx, rx) = std::sync::mpsc::channel();
         let timing = Debounce::new(Duration::from_millis(debounce_ms));
         std::thread::Builder::new()
@@ -173,6 +174,16 @@ impl WatchStream for NotifyStream {
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => WatchEvent::Error("the watcher stopped".into()),
         }
     }
+}
+
+/// Drops what the watcher reported while its watches were being set up, until it has been quiet for
+/// 100 ms (2 s at most). Every one of those events happened before `watch` returns, so before the
+/// caller's first scan, which sees their changes by itself. On a large tree setting up the watches
+/// opens every directory, which can overflow the kernel's event queue: that flag, raised before the
+/// first scan, need not make the next batch walk.
+fn settle_registration(raw: &std::sync::mpsc::Receiver<notify::Result<notify::Event>>) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(2) && raw.recv_timeout(Duration::from_millis(100)).is_ok() {}
 }
 
 /// When the debouncing thread speaks: `Settled` once the pending changes have been quiet for
@@ -446,5 +457,19 @@ mod tests {
         assert_eq!(batch, paths(&["/r/busy.md"]));
         assert_eq!(last, Some(WatchEvent::Settled(batch)));
         sender.join().expect("sender");
+    }
+
+    /// What the watcher reported while its watches were set up (here, a dropped-events flag) is
+    /// dropped once it is quiet; what comes after reaches the debouncer.
+    #[test]
+    fn events_from_setting_up_the_watches_are_dropped() {
+        let (raw_tx, raw) = std::sync::mpsc::channel();
+        let dropped = notify::Event::new(notify::EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        raw_tx.send(Ok(dropped)).expect("send");
+        raw_tx.send(modified("/r/a.md")).expect("send");
+        settle_registration(&raw);
+        assert!(raw.try_recv().is_err(), "nothing left from the set-up");
+        raw_tx.send(modified("/r/b.md")).expect("send");
+        assert!(raw.try_recv().is_ok());
     }
 }
