@@ -272,11 +272,6 @@ impl KeptCache {
         Ok(stored == Some(scanned_at))
     }
 
-    /// Whether a scan computed ahead waits to be persisted.
-    pub fn has_prepared(&self) -> bool {
-        self.prepared.is_some()
-    }
-
     /// The held connection when it is to `db`, else one opened into `opened` (an existing
     /// database only, unless `create`: then one the scan's persist creates); `None` when there is
     /// no database and `!create`.
@@ -378,10 +373,9 @@ pub fn prepare_keeping(
     out: &Output,
     kept: &mut KeptCache,
 ) -> Result<(), CliError> {
-    debug_assert!(!plan.dry_run, "a dry run has nothing to persist");
-    match scan_keeping(ctx, settings, plan, global, out, kept, false)? {
-        Scanned::Prepared(prepared) => kept.prepared = Some(*prepared),
-        Scanned::Answered(_) => unreachable!("a scan that may not reuse the stored one and writes is prepared"),
+    // A dry run's answer has nothing to persist: nothing is prepared, and the batch scans.
+    if let Scanned::Prepared(prepared) = scan_keeping(ctx, settings, plan, global, out, kept, false)? {
+        kept.prepared = Some(*prepared);
     }
     Ok(())
 }

@@ -99,7 +99,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
                 // and only persisted (and reported) when the debounce ends, if nothing changed
                 // meanwhile. Settings changes reload first, so they wait for the batch.
                 ahead = false;
-                let relevant: Vec<String> = paths.iter().filter(|p| is_relevant(p)).cloned().collect();
+                let relevant = relevant(&paths);
                 if relevant.is_empty() || paths.iter().any(|p| is_meta(p)) {
                     continue;
                 }
@@ -115,7 +115,8 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         };
         out.verbose(2, &format!("watch: {}", paths.join(", ")));
         let meta = paths.iter().any(|p| is_meta(p));
-        if !meta && !paths.iter().any(|p| is_relevant(p)) && !kept.has_prepared() {
+        // (A scan prepared ahead always came from relevant paths, which its `Changed` repeats.)
+        if !meta && !paths.iter().any(|p| is_relevant(p)) {
             continue;
         }
         let batch = Instant::now();
@@ -128,8 +129,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         let done = match done {
             Some(done) => done,
             None => {
-                let relevant: Vec<String> = paths.iter().filter(|p| is_relevant(p)).cloned().collect();
-                kept.note_changes((!meta).then_some(relevant.as_slice()));
+                kept.note_changes((!meta).then_some(relevant(&paths).as_slice()));
                 if meta {
                     match Settings::load_with(&ctx, &global.config) {
                         Ok(s) => {
@@ -179,6 +179,11 @@ fn is_meta(path: &str) -> bool {
         || (p.parent().is_some_and(|d| d.ends_with(".skill-map"))
             && name.starts_with("settings")
             && name.ends_with(".json"))
+}
+
+/// The paths of `paths` that can change a scan (see [`is_relevant`]).
+fn relevant(paths: &[String]) -> Vec<String> {
+    paths.iter().filter(|p| is_relevant(p)).cloned().collect()
 }
 
 /// Changes inside `.skill-map/` (our own database writes) or `.git/` never trigger a scan.
