@@ -9,16 +9,19 @@
 //!   letter/number/space class matters) it asks the regex-based splitter of `bpe-openai` for that
 //!   one piece. Splitting is anchored piece by piece, so a piece cut from a suffix of the text is the
 //!   piece the whole-text splitter would cut there.
-//! - One- and two-byte pieces are answered from a 64 KiB table; a piece of up to 15 bytes that is
-//!   itself a vocabulary token counts 1 (a set shared by all threads); other piece counts come from
-//!   `bpe-openai`'s count-only encoder and are memoised per thread for pieces of up to 64 bytes
-//!   (words repeat: the corpus's 12 M pieces hold fewer than 200 k distinct ones).
+//! - One- and two-byte pieces are answered from a 64 KiB table. A piece of 3 to 15 bytes is packed
+//!   into one `u128` (read from the text with one load) and looked up in a small direct-mapped table
+//!   per thread that stays in the core's cache (words repeat: the corpus's 12 M pieces hold fewer
+//!   than 200 k distinct ones, and a few thousand make most of them); on a miss it is one token when
+//!   it is in the vocabulary, else it is byte-pair merged here by the vocabulary's ranks, every
+//!   union being short enough to be packed too. Longer pieces are counted by `bpe-openai`'s
+//!   count-only encoder and memoised per thread up to 64 bytes.
 //!
 //! `kernel/tests/tokens.rs` checks the pieces against the regex splitter and the counts against
 //! `bpe-openai`'s own on generated text and on the shared corpus.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
@@ -32,24 +35,72 @@ pub fn warm_up() {
 fn pair_counts() -> &'static [u8] {
     static PAIRS: OnceLock<Vec<u8>> = OnceLock::new();
     PAIRS.get_or_init(|| {
-        let singles = single_tokens();
+        let singles = short_ranks();
         (0..=u16::MAX)
             .map(|pair| match memo_key(&pair.to_be_bytes()) {
-                Some(key) if singles.contains(&key) => 1,
+                Some(key) if singles.contains_key(&key) => 1,
                 _ => 2,
             })
             .collect()
     })
 }
 
-/// Every token of the vocabulary short enough to be memoised: a piece equal to one of them is one
-/// token. Shared by all threads, so common words cost no BPE run and no per-thread memo entry.
-fn single_tokens() -> &'static HashSet<u128, BuildHasherDefault<KeyHasher>> {
-    static SET: OnceLock<HashSet<u128, BuildHasherDefault<KeyHasher>>> = OnceLock::new();
-    SET.get_or_init(|| {
+/// Every token of the vocabulary short enough to be memoised, under its key, with its rank (its
+/// id: cl100k merges the pair whose merged token has the lowest id first). A piece equal to one of
+/// them is one token; other short pieces are merged with [`merge_count`]. Shared by all threads.
+fn short_ranks() -> &'static HashMap<u128, u32, BuildHasherDefault<KeyHasher>> {
+    static RANKS: OnceLock<HashMap<u128, u32, BuildHasherDefault<KeyHasher>>> = OnceLock::new();
+    RANKS.get_or_init(|| {
         let bpe = &bpe_openai::cl100k_base().bpe;
-        (0..bpe.num_tokens() as u32).filter_map(|id| memo_key(bpe.token_bytes(id))).collect()
+        (0..bpe.num_tokens() as u32).filter_map(|id| Some((memo_key(bpe.token_bytes(id))?, id))).collect()
     })
+}
+
+/// Token count of the piece of 3 to 15 bytes whose key is `key`, by byte-pair merging: start from
+/// single bytes and merge, while any can be, the adjacent pair whose union is the lowest-ranked
+/// token (the leftmost on a tie). Every union is at most 15 bytes, so each rank is one lookup of a
+/// key cut from `key` with shifts.
+fn merge_count(key: u128, ranks: &HashMap<u128, u32, BuildHasherDefault<KeyHasher>>) -> u32 {
+    let len = usize::from(key.to_le_bytes()[15]);
+    let word = key & low_bytes(len);
+    let rank_of = |start: u8, end: u8| {
+        let n = usize::from(end - start);
+        let sub = (word >> (8 * u32::from(start))) & low_bytes(n) | (n as u128) << 120;
+        ranks.get(&sub).copied().unwrap_or(u32::MAX)
+    };
+    // Part `i` is bytes `bounds[i]..bounds[i + 1]`; `pair[i]` ranks the union of parts `i` and `i + 1`.
+    let mut bounds: [u8; 16] = std::array::from_fn(|i| i as u8);
+    let mut pair = [u32::MAX; 15];
+    let mut parts = len;
+    for i in 0..parts - 1 {
+        pair[i] = rank_of(bounds[i], bounds[i + 2]);
+    }
+    loop {
+        let (best, &rank) =
+            pair[..parts - 1].iter().enumerate().min_by_key(|&(i, &r)| (r, i)).expect("two parts or more");
+        if rank == u32::MAX {
+            return parts as u32;
+        }
+        // Parts `best` and `best + 1` become one.
+        bounds.copy_within(best + 2..=parts, best + 1);
+        pair.copy_within(best + 1..parts - 1, best);
+        parts -= 1;
+        if parts == 1 {
+            return 1;
+        }
+        if best + 1 < parts {
+            pair[best] = rank_of(bounds[best], bounds[best + 2]);
+        }
+        if best > 0 {
+            pair[best - 1] = rank_of(bounds[best - 1], bounds[best + 1]);
+        }
+    }
+}
+
+/// The low `n` bytes (n ≤ 15) of a `u128`.
+#[inline]
+fn low_bytes(n: usize) -> u128 {
+    (1u128 << (8 * n)) - 1
 }
 
 /// Number of cl100k_base tokens in `text` (special tokens are counted as plain text).
@@ -57,42 +108,22 @@ pub fn count_tokens(text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
-    let bpe = &bpe_openai::cl100k_base().bpe;
-    let singles = single_tokens();
+    let all = text.as_bytes();
     MEMO.with(|memo| {
-        let Memo { short, long } = &mut *memo.borrow_mut();
-        let mut total = 0u64;
+        let memo = &mut *memo.borrow_mut();
         let pairs = pair_counts();
+        let mut total = 0u64;
         for piece in pieces(text) {
             let bytes = piece.as_bytes();
             let count = match *bytes {
                 // Every byte is a token; two bytes are one token or two.
                 [_] => 1,
                 [a, b] => u32::from(pairs[usize::from(a) << 8 | usize::from(b)]),
-                _ => match memo_key(bytes) {
-                    Some(key) if singles.contains(&key) => 1,
-                    Some(key) => match short.get(&key) {
-                        Some(&n) => n,
-                        None => {
-                            let n = bpe.count(bytes) as u32;
-                            if short.len() < MEMO_CAPACITY {
-                                short.insert(key, n);
-                            }
-                            n
-                        }
-                    },
-                    None if bytes.len() <= LONG_MEMO_MAX_LEN => match long.get(bytes) {
-                        Some(&n) => n,
-                        None => {
-                            let n = bpe.count(bytes) as u32;
-                            if long.len() < LONG_MEMO_CAPACITY {
-                                long.insert(bytes.into(), n);
-                            }
-                            n
-                        }
-                    },
-                    None => bpe.count(bytes) as u32,
-                },
+                _ if bytes.len() <= MEMO_MAX_LEN => {
+                    let at = piece.as_ptr() as usize - text.as_ptr() as usize;
+                    memo.short_count(short_key(all, at, bytes))
+                }
+                _ => memo.long_count(bytes),
             };
             total += u64::from(count);
         }
@@ -138,7 +169,6 @@ impl<'a> Iterator for Pieces<'a> {
 
 /// Short pieces are memoised under their bytes packed into one integer (length in the top byte).
 const MEMO_MAX_LEN: usize = 15;
-const MEMO_CAPACITY: usize = 1 << 18;
 
 fn memo_key(bytes: &[u8]) -> Option<u128> {
     if bytes.len() > MEMO_MAX_LEN {
@@ -148,6 +178,21 @@ fn memo_key(bytes: &[u8]) -> Option<u128> {
     key[..bytes.len()].copy_from_slice(bytes);
     key[15] = bytes.len() as u8;
     Some(u128::from_le_bytes(key))
+}
+
+/// [`memo_key`] of the piece `bytes` (3 to 15 bytes) found at `at` in `all`, read with one
+/// 16-byte load from the text when it has 16 bytes from there (a key assembled byte by byte on
+/// the stack and read back at once stalls the load).
+#[inline]
+fn short_key(all: &[u8], at: usize, bytes: &[u8]) -> u128 {
+    match all.get(at..at + 16) {
+        Some(window) => {
+            let word = u128::from_le_bytes(window.try_into().expect("16 bytes"));
+            let len = bytes.len() as u32;
+            word & ((1u128 << (8 * len)) - 1) | u128::from(len) << 120
+        }
+        None => memo_key(bytes).expect("a short piece"),
+    }
 }
 
 /// Multiply-xor hasher for the memo's `u128` keys.
@@ -170,12 +215,64 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// Piece counts already computed by this thread: short pieces under their packed bytes, longer
-/// ones (identifiers, paths, URL parts) under their bytes.
-#[derive(Default)]
+/// Piece counts already computed by this thread.
+///
+/// Short pieces go first to `front`, a direct-mapped table small enough to stay in the core's
+/// cache (the commonest pieces of any text are a few thousand words and punctuation runs), then to
+/// the shared vocabulary set and `short`, which are megabytes and cost a cache miss each. Longer
+/// pieces (identifiers, paths, URL parts) are memoised under their bytes.
 struct Memo {
-    short: HashMap<u128, u32, BuildHasherDefault<KeyHasher>>,
+    /// Entry: the piece's key with its count in the top four bits (a key's top byte is its
+    /// length, at most 15, and so is the count of a piece of at most 15 bytes); 0 is empty.
+    front: Box<[u128]>,
     long: HashMap<Box<[u8]>, u32>,
+}
+
+const FRONT_BITS: u32 = 14;
+const COUNT_SHIFT: u32 = 124;
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo { front: vec![0; 1 << FRONT_BITS].into_boxed_slice(), long: HashMap::default() }
+    }
+}
+
+impl Memo {
+    /// Count of the piece of 3 to 15 bytes whose key is `key`.
+    #[inline]
+    fn short_count(&mut self, key: u128) -> u32 {
+        let slot = (front_hash(key) >> (64 - FRONT_BITS)) as usize;
+        let entry = self.front[slot];
+        if entry & !(0xF << COUNT_SHIFT) == key {
+            return (entry >> COUNT_SHIFT) as u32;
+        }
+        let ranks = short_ranks();
+        let n = if ranks.contains_key(&key) { 1 } else { merge_count(key, ranks) };
+        self.front[slot] = key | u128::from(n) << COUNT_SHIFT;
+        n
+    }
+
+    /// Count of a piece of more than 15 bytes.
+    fn long_count(&mut self, bytes: &[u8]) -> u32 {
+        let bpe = &bpe_openai::cl100k_base().bpe;
+        if bytes.len() > LONG_MEMO_MAX_LEN {
+            return bpe.count(bytes) as u32;
+        }
+        if let Some(&n) = self.long.get(bytes) {
+            return n;
+        }
+        let n = bpe.count(bytes) as u32;
+        if self.long.len() < LONG_MEMO_CAPACITY {
+            self.long.insert(bytes.into(), n);
+        }
+        n
+    }
+}
+
+#[inline]
+fn front_hash(key: u128) -> u64 {
+    let mixed = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+    mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 const LONG_MEMO_MAX_LEN: usize = 64;
@@ -202,16 +299,27 @@ enum Class {
 fn class(t: &[u8], j: usize) -> Class {
     match t.get(j) {
         None => Class::End,
-        Some(&b) => match b {
+        Some(&b) => CLASSES[usize::from(b)],
+    }
+}
+
+/// The class of every byte.
+static CLASSES: [Class; 256] = {
+    let mut table = [Class::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
             b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
             b'0'..=b'9' => Class::Digit,
             b'\r' | b'\n' => Class::Newline,
             b'\t' | 0x0B | 0x0C | b' ' => Class::Space,
             0x80.. => Class::NonAscii,
             _ => Class::Other,
-        },
+        };
+        b += 1;
     }
-}
+    table
+};
 
 /// End of the run of bytes of class `want` from `j`, or `None` when a non-ASCII byte is met
 /// (its class would decide whether the run goes on).

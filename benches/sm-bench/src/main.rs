@@ -5,6 +5,7 @@
 //! cargo run --release -p sm-bench -- run --nodes 1000,10000,50000 --runs 5
 //! cargo run --release -p sm-bench -- run --corpus ../shared/corpora --runs 5
 //! cargo run --release -p sm-bench -- gen --nodes 10000 --out /tmp/corpus10k
+//! cargo run --release -p sm-bench -- tokens --corpus ../shared/corpora
 //! ```
 //!
 //! `gen` writes a deterministic synthetic project (seeded): 60% skills, 20% agents, 20% commands
@@ -18,6 +19,8 @@
 //! tokens: full scan into a fresh database, full scan with the database warm, `--changed` with
 //! nothing changed, `--changed` after touching 1% of the files, and watch latency (an edit until
 //! the change is persisted). Peak RSS comes from `/usr/bin/time` when it is installed.
+//!
+//! `tokens` times the token counter alone on one thread over a corpus's Markdown held in memory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -352,8 +355,39 @@ fn run_corpus(sm: &Path, label: &str, dir: &Path, files: &[PathBuf], runs: usize
     Ok(())
 }
 
-const USAGE: &str =
-    "usage: sm-bench gen --nodes N --out DIR [--seed S] | run [--nodes N,N] [--corpus DIR] [--runs R] [--sm PATH]";
+const USAGE: &str = "usage: sm-bench gen --nodes N --out DIR [--seed S] | run [--nodes N,N] [--corpus DIR] [--runs R] \
+     [--sm PATH] | tokens --corpus DIR [--runs R]";
+
+/// `sm-bench tokens`: the token counter alone, over every Markdown file under `corpus` held in
+/// memory, on one thread. Each run starts a new thread, so its per-thread tables start empty as a
+/// scan's do.
+fn bench_tokens(corpus: &Path, runs: usize) -> Result<()> {
+    let mut files = Vec::new();
+    collect_md(corpus, &mut files);
+    files.sort();
+    let texts: Vec<String> = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
+    let mib = texts.iter().map(String::len).sum::<usize>() as f64 / (1024.0 * 1024.0);
+    sm_kernel::tokens::warm_up();
+    let mut times = Vec::new();
+    let mut total = 0;
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        total = std::thread::scope(|s| {
+            s.spawn(|| texts.iter().map(|t| sm_kernel::tokens::count_tokens(t)).sum::<u64>()).join()
+        })
+        .map_err(|_| anyhow::anyhow!("the counting thread panicked"))?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{} files, {mib:.1} MiB, {total} tokens: median {median:.3} s, fastest {:.3} s ({:.0} MiB/s at the median)",
+        texts.len(),
+        times[0],
+        mib / median
+    );
+    Ok(())
+}
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -406,6 +440,10 @@ fn main() -> Result<()> {
                 let files = generate(n, 42, work.path())?;
                 run_corpus(&sm, &format!("synthetic {n}"), work.path(), &files, runs, &mut rows)?;
             }
+        }
+        Some("tokens") => {
+            let runs: usize = flag("--runs").map_or(Ok(7), |s| s.parse())?;
+            bench_tokens(Path::new(&flag("--corpus").context("--corpus DIR")?), runs)?;
         }
         _ => bail!("{USAGE}"),
     }
