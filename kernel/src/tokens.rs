@@ -2,32 +2,132 @@
 //!
 //! Counting is two steps, as in every BPE tokenizer of this family: the text is cut into
 //! pre-tokenization pieces by the cl100k pattern, then each piece is byte-pair encoded on its own.
-//! Both steps are sped up here, and both give exactly what the reference tokenizer gives:
+//! Both steps are done here, and both give exactly what the reference tokenizer gives:
 //!
 //! - [`pieces`] cuts ASCII text with a hand-written scanner that follows the pattern's
 //!   alternatives in order; whenever a decision depends on a non-ASCII character (whose Unicode
-//!   letter/number/space class matters) it asks the regex-based splitter of `bpe-openai` for that
-//!   one piece. Splitting is anchored piece by piece, so a piece cut from a suffix of the text is the
-//!   piece the whole-text splitter would cut there.
-//! - One- and two-byte pieces are answered from a 64 KiB table. A piece of 3 to 15 bytes is packed
-//!   into one `u128` (read from the text with one load) and looked up in a small direct-mapped table
-//!   per thread that stays in the core's cache (words repeat: the corpus's 12 M pieces hold fewer
-//!   than 200 k distinct ones, and a few thousand make most of them); on a miss it is one token when
-//!   it is in the vocabulary, else it is byte-pair merged here by the vocabulary's ranks, every
-//!   union being short enough to be packed too. Longer pieces are counted by `bpe-openai`'s
-//!   count-only encoder and memoised per thread up to 64 bytes.
+//!   letter/number/space class matters) it asks a regex splitter (`bpe-openai`'s, built with the
+//!   cl100k pattern) for that one piece. Splitting is anchored piece by piece, so a piece cut from a
+//!   suffix of the text is the piece the whole-text splitter would cut there.
+//! - Pieces are merged by the vocabulary's ranks, which `build.rs` embeds (the encoder of
+//!   `bpe-openai` is not loaded at run time: its tables are ~25 MB). One- and two-byte pieces are
+//!   answered from a 64 KiB table. A piece of 3 to 15 bytes is packed into one `u128` (read from the
+//!   text with one load) and looked up in a small direct-mapped table per thread that stays in the
+//!   core's cache (words repeat: the corpus's 12 M pieces hold fewer than 200 k distinct ones, and a
+//!   few thousand make most of them); on a miss it is one token when it is in the vocabulary, else
+//!   it is merged with every union packed too. Longer pieces are merged through a heap and
+//!   memoised per thread up to 64 bytes.
 //!
-//! `kernel/tests/tokens.rs` checks the pieces against the regex splitter and the counts against
-//! `bpe-openai`'s own on generated text and on the shared corpus.
+//! `kernel/tests/tokens.rs` checks the pieces against `bpe-openai`'s splitter and the counts
+//! against its encoder on generated text, long pieces and the shared corpus.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-/// Loads the encoder's tables (about 20 ms, once per process) so the first count does not wait.
+/// Builds the counter's tables (a few milliseconds, once per process) so the first count does not
+/// wait.
 pub fn warm_up() {
     let _ = pair_counts();
+}
+
+/// The cl100k_base vocabulary, written by `build.rs`: every token's bytes in rank order, each
+/// after one length byte.
+static VOCABULARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_vocabulary.bin"));
+
+/// Every token of the vocabulary with its rank.
+fn vocabulary() -> impl Iterator<Item = (&'static [u8], u32)> {
+    let mut at = 0;
+    (0u32..).map_while(move |rank| {
+        let len = usize::from(*VOCABULARY.get(at)?);
+        let bytes = &VOCABULARY[at + 1..at + 1 + len];
+        at += 1 + len;
+        Some((bytes, rank))
+    })
+}
+
+/// Ranks of the vocabulary's tokens of more than 15 bytes (the shorter ones are in
+/// [`short_ranks`]), to merge long pieces with.
+fn long_ranks() -> &'static HashMap<&'static [u8], u32> {
+    static RANKS: OnceLock<HashMap<&'static [u8], u32>> = OnceLock::new();
+    RANKS.get_or_init(|| vocabulary().filter(|(bytes, _)| bytes.len() > MEMO_MAX_LEN).collect())
+}
+
+/// Rank of the token whose bytes are `bytes`, if it is one.
+fn rank_of(bytes: &[u8]) -> Option<u32> {
+    match memo_key(bytes) {
+        Some(key) => short_ranks().get(&key).copied(),
+        None => long_ranks().get(bytes).copied(),
+    }
+}
+
+/// Token count of a piece of any length, by byte-pair merging (as [`merge_count`] does for short
+/// ones) with the candidate unions in a heap: each merge costs a logarithm, not a pass over the
+/// piece, so a piece of thousands of bytes (a long rule of `=`, a run of box-drawing characters) is
+/// counted in time proportional to its length.
+fn merge_long(bytes: &[u8]) -> u32 {
+    use std::cmp::Reverse;
+    let n = bytes.len();
+    if n < 2 {
+        return n as u32;
+    }
+    // Parts are linked by their start: `next[s]` is where the part starting at `s` ends.
+    let mut next: Vec<usize> = (1..=n).collect();
+    let mut prev: Vec<usize> = (0..n).map(|s| s.wrapping_sub(1)).collect();
+    let mut alive = vec![true; n];
+    // Candidate unions: (rank, start, length); stale once the parts around `start` changed.
+    let mut heap: std::collections::BinaryHeap<Reverse<(u32, usize, usize)>> =
+        (0..n - 1).filter_map(|s| Some(Reverse((rank_of(&bytes[s..s + 2])?, s, 2)))).collect();
+    let mut parts = n;
+    while let Some(Reverse((_, start, len))) = heap.pop() {
+        if !alive[start] || next[start] >= n || next[next[start]] - start != len {
+            continue;
+        }
+        let mid = next[start];
+        let end = next[mid];
+        alive[mid] = false;
+        next[start] = end;
+        if end < n {
+            prev[end] = start;
+        }
+        parts -= 1;
+        if end < n
+            && let Some(rank) = rank_of(&bytes[start..next[end]])
+        {
+            heap.push(Reverse((rank, start, next[end] - start)));
+        }
+        if start > 0 {
+            let before = prev[start];
+            if let Some(rank) = rank_of(&bytes[before..end]) {
+                heap.push(Reverse((rank, before, end - before)));
+            }
+        }
+    }
+    parts as u32
+}
+
+/// The cl100k pre-tokenization pattern as `bpe-openai` runs it: the pattern's `\s+(?!\S)` (no
+/// look-ahead in the regex engine) becomes `\s+$` in the first pattern and a second pattern
+/// `\s+\s` whose last character is dropped from the match; the third is the plain `\s+`.
+const CL100K_PATTERNS: [(&str, bool); 3] = [
+    (
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+$",
+        false,
+    ),
+    ("\\s+\\s", true),
+    ("\\s+", false),
+];
+
+/// The regex splitter, for the pieces a non-ASCII character decides. It carries a byte-level
+/// encoder of 256 tokens only because `bpe-openai` builds its splitter with one; it never encodes.
+fn splitter() -> &'static bpe_openai::Tokenizer {
+    static SPLITTER: OnceLock<bpe_openai::Tokenizer> = OnceLock::new();
+    SPLITTER.get_or_init(|| {
+        let bytes =
+            bpe_openai::byte_pair_encoding::BytePairEncoding::from_dictionary((0..=255u8).map(|b| vec![b]), None);
+        bpe_openai::Tokenizer::new_lookahead(bytes, &CL100K_PATTERNS, false).expect("the cl100k pattern compiles")
+    })
 }
 
 /// Token count of every two-byte piece (1 when the pair is a vocabulary token, else 2), indexed by
@@ -50,10 +150,7 @@ fn pair_counts() -> &'static [u8] {
 /// them is one token; other short pieces are merged with [`merge_count`]. Shared by all threads.
 fn short_ranks() -> &'static HashMap<u128, u32, BuildHasherDefault<KeyHasher>> {
     static RANKS: OnceLock<HashMap<u128, u32, BuildHasherDefault<KeyHasher>>> = OnceLock::new();
-    RANKS.get_or_init(|| {
-        let bpe = &bpe_openai::cl100k_base().bpe;
-        (0..bpe.num_tokens() as u32).filter_map(|id| Some((memo_key(bpe.token_bytes(id))?, id))).collect()
-    })
+    RANKS.get_or_init(|| vocabulary().filter_map(|(bytes, rank)| Some((memo_key(bytes)?, rank))).collect())
 }
 
 /// Token count of the piece of 3 to 15 bytes whose key is `key`, by byte-pair merging: start from
@@ -155,7 +252,7 @@ impl<'a> Iterator for Pieces<'a> {
             Some(len) => len,
             None => {
                 let rest = &self.text[start..];
-                bpe_openai::cl100k_base().split(rest).next().map_or(rest.len(), str::len)
+                splitter().split(rest).next().map_or(rest.len(), str::len)
             }
         };
         // A piece is never empty; guard the loop all the same.
@@ -254,14 +351,13 @@ impl Memo {
 
     /// Count of a piece of more than 15 bytes.
     fn long_count(&mut self, bytes: &[u8]) -> u32 {
-        let bpe = &bpe_openai::cl100k_base().bpe;
         if bytes.len() > LONG_MEMO_MAX_LEN {
-            return bpe.count(bytes) as u32;
+            return merge_long(bytes);
         }
         if let Some(&n) = self.long.get(bytes) {
             return n;
         }
-        let n = bpe.count(bytes) as u32;
+        let n = merge_long(bytes);
         if self.long.len() < LONG_MEMO_CAPACITY {
             self.long.insert(bytes.into(), n);
         }

@@ -57,6 +57,27 @@ fn edge_cases_match_the_regex_splitter() {
     }
 }
 
+#[test]
+fn long_pieces_match_the_reference_encoder() {
+    // Pieces over 15 bytes are merged through a heap, over 64 bytes without a memo.
+    let letters: String = (0..400u32).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
+    let cases = [
+        "=".repeat(3000),
+        "-".repeat(17),
+        "─".repeat(700),
+        format!(" {letters}"),
+        letters[..40].to_owned(),
+        "ThisIsAVeryLongIdentifierWithoutAnySpacesAtAll".repeat(3),
+        "!@#$%^&*()_+{}|:<>?~".repeat(9),
+        "\n".repeat(300),
+        " ".repeat(100) + "x",
+        "9".repeat(50),
+    ];
+    for case in &cases {
+        assert_same(case, &format!("{:?}…", case.chars().take(12).collect::<String>()));
+    }
+}
+
 /// Deterministic xorshift, so failures reproduce.
 struct Rng(u64);
 
