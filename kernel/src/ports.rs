@@ -166,6 +166,13 @@ pub trait StoragePort: Send {
     /// What `sm scan --changed` reuses: the stored nodes with their cache rows; `None` when no
     /// scan (or no cache) was stored.
     fn load_cache(&self) -> Result<Option<crate::scan_cache::ScanCache>, StorageError>;
+    /// The token counts of the stored scan's nodes, by text (see
+    /// [`KnownTokens`](crate::tokens::KnownTokens)), when that scan was written by version
+    /// `scanned_by_version` of sm with tokens on; empty otherwise (and by default).
+    fn known_tokens(&self, scanned_by_version: &str) -> Result<crate::tokens::KnownTokens, StorageError> {
+        let _ = scanned_by_version;
+        Ok(crate::tokens::KnownTokens::default())
+    }
     /// Path and hashes of every persisted node (cheap: no frontmatter, links or issues).
     fn node_fingerprints(&self) -> Result<Vec<crate::rename_tracking::Fingerprint>, StorageError>;
     /// Every node path referenced by a `state_*` row.

@@ -25,7 +25,7 @@ use crate::node_index::{NodeIndex, Resolution};
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
 use crate::registry::{Registry, is_kebab};
 use crate::scan_cache::{CachedNode, HollowRow, PersistDelta, ScanCache, encode_detections, index_fingerprint};
-use crate::tokens::count_tokens;
+use crate::tokens::{KnownTokens, count_tokens};
 use sha2::{Digest, Sha256};
 
 /// Rule ids the kernel itself emits (not rules: they cannot be disabled).
@@ -47,6 +47,8 @@ pub struct ScanRequest {
     pub scope: Scope,
     /// Count cl100k tokens (`--no-tokens` turns this off).
     pub tokens: bool,
+    /// Counts a stored scan already made, reused for the same text instead of counting it again.
+    pub known_tokens: Option<Arc<KnownTokens>>,
     /// Claimed files larger than this are skipped with an info issue.
     pub max_file_size_bytes: u64,
     /// Frontmatter problems are errors instead of warnings.
@@ -1086,7 +1088,7 @@ impl Reader<'_> {
             )
         })?;
         let (node, body_offset, body_start_line, file_issues) =
-            build_node(&c.adapter, &c.kind, &c.path, text, self.request.tokens);
+            build_node(&c.adapter, &c.kind, &c.path, text, self.request.tokens, self.request.known_tokens.as_deref());
         let body = lf_body(&text[body_offset..]);
         let (early, prepared) = if self.plan.early.is_empty() && self.plan.prepared.is_empty() {
             (Detections::default(), Vec::new())
@@ -1159,7 +1161,14 @@ fn decode_text(bytes: &[u8]) -> Result<&str, String> {
 
 /// Builds one node from its text; also returns where the body starts in `text` (byte offset) and
 /// on which line.
-pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: bool) -> (Node, usize, u64, Vec<Issue>) {
+pub fn build_node(
+    adapter: &str,
+    kind: &str,
+    path: &str,
+    text: &str,
+    tokens: bool,
+    known: Option<&KnownTokens>,
+) -> (Node, usize, u64, Vec<Issue>) {
     let split = frontmatter::split(text);
     let raw_fm = split.raw_frontmatter.unwrap_or("");
     let parsed = frontmatter::parse(raw_fm, split.frontmatter_start_line);
@@ -1202,6 +1211,10 @@ pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: boo
     }
     let fm = parsed.map;
     let body_text = split.body;
+    let body_hash = content_hash(body_text);
+    let frontmatter_hash = content_hash(raw_fm);
+    let count = |text: &str, hash: &str| known.and_then(|k| k.count(text, hash)).unwrap_or_else(|| count_tokens(text));
+    let tokens = tokens.then(|| TripleSplit::new(count(raw_fm, &frontmatter_hash), count(body_text, &body_hash)));
     let node = Node {
         path: path.to_owned(),
         kind: kind.to_owned(),
@@ -1211,10 +1224,10 @@ pub fn build_node(adapter: &str, kind: &str, path: &str, text: &str, tokens: boo
         stability: metadata(&fm, "stability").and_then(|v| v.as_str().and_then(Stability::parse)),
         version: metadata(&fm, "version").and_then(scalar_string).or_else(|| non_empty_str(fm.get("version"))),
         author: non_empty_str(fm.get("author")).or_else(|| metadata(&fm, "author").and_then(scalar_string)),
-        body_hash: content_hash(body_text),
-        frontmatter_hash: content_hash(raw_fm),
+        body_hash,
+        frontmatter_hash,
         bytes: TripleSplit::new(raw_fm.len() as u64, body_text.len() as u64),
-        tokens: tokens.then(|| TripleSplit::new(count_tokens(raw_fm), count_tokens(body_text))),
+        tokens,
         links_out_count: 0,
         links_in_count: 0,
         external_refs_count: 0,

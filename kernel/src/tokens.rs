@@ -228,6 +228,63 @@ pub fn count_tokens(text: &str) -> u64 {
     })
 }
 
+/// Token counts a stored scan holds, under the text they were counted on: a node's frontmatter or
+/// body, by its [`content_hash`](crate::hashing::content_hash) and byte length. A full scan with a
+/// database looks a text up here before counting it; the counts are exact, not estimates.
+///
+/// The content hash folds CRLF line ends to LF, and a text with CRLF counts differently from the
+/// same text with LF. So a count is only given for a text without `\r`, and only when hash and
+/// length both match: a stored text of that hash and length has no CRLF either, so it is the same
+/// text.
+#[derive(Default)]
+pub struct KnownTokens(HashMap<([u8; 32], u64), u64>);
+
+impl KnownTokens {
+    /// Records that the text of content hash `hash` (64 hex digits) and `bytes` bytes counts
+    /// `tokens`; a malformed hash is ignored.
+    pub fn insert(&mut self, hash: &str, bytes: u64, tokens: u64) {
+        if let Some(digest) = digest(hash) {
+            self.0.insert((digest, bytes), tokens);
+        }
+    }
+
+    /// The stored count of `text`, whose content hash is `hash`, if it is known.
+    pub fn count(&self, text: &str, hash: &str) -> Option<u64> {
+        if self.0.is_empty() || memchr::memchr(b'\r', text.as_bytes()).is_some() {
+            return None;
+        }
+        self.0.get(&(digest(hash)?, text.len() as u64)).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for KnownTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KnownTokens({} texts)", self.0.len())
+    }
+}
+
+/// The 32 bytes of a 64-hex-digit hash.
+fn digest(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks_exact(2).enumerate() {
+        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
 /// The cl100k pre-tokenization pieces of `text`, in order; they concatenate to `text`.
 pub fn pieces(text: &str) -> Pieces<'_> {
     Pieces { text, at: 0 }

@@ -112,6 +112,7 @@ fn request() -> ScanRequest {
         roots: vec![".".into()],
         scope: Scope::Project,
         tokens: true,
+        known_tokens: None,
         max_file_size_bytes: 1 << 20,
         strict: false,
         walk: WalkOptions::default(),

@@ -119,3 +119,26 @@ fn shared_corpus_sample_matches_the_regex_splitter() {
     }
     assert!(checked > 100, "only {checked} corpus files checked");
 }
+
+#[test]
+fn known_tokens_are_given_only_for_the_text_they_were_counted_on() {
+    use sm_kernel::hashing::content_hash;
+    use sm_kernel::tokens::KnownTokens;
+    let text = "one\ntwo\n";
+    let hash = content_hash(text);
+    let mut known = KnownTokens::default();
+    known.insert(&hash, text.len() as u64, 99);
+    assert_eq!(known.count(text, &hash), Some(99));
+    // CRLF line ends hash alike but count differently: another length, no count.
+    let crlf = "one\r\ntwo\r\n";
+    assert_eq!(content_hash(crlf), hash);
+    assert_eq!(known.count(crlf, &hash), None);
+    // Same hash and length, CRLF elsewhere: a text holding `\r` is never looked up.
+    let (stored, now) = ("one\r\ntwo\n", "one\ntwo\r\n");
+    assert_eq!((content_hash(stored), stored.len()), (content_hash(now), now.len()));
+    known.insert(&content_hash(stored), stored.len() as u64, 7);
+    assert_eq!(known.count(now, &content_hash(now)), None);
+    // A malformed hash is ignored.
+    known.insert("not a hash", 3, 1);
+    assert_eq!(known.len(), 2);
+}

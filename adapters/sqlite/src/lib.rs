@@ -457,6 +457,33 @@ impl StoragePort for SqliteStorage {
         Ok(if cache.nodes.is_empty() { None } else { Some(cache) })
     }
 
+    fn known_tokens(&self, scanned_by_version: &str) -> Result<sm_kernel::tokens::KnownTokens, StorageError> {
+        let mut known = sm_kernel::tokens::KnownTokens::default();
+        if self.schema_version()? == 0
+            || meta_column::<Option<String>>(&self.conn, "scanned_by_version")?.flatten().as_deref()
+                != Some(scanned_by_version)
+        {
+            return Ok(known);
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT frontmatter_hash, bytes_frontmatter, tokens_frontmatter, body_hash, bytes_body, tokens_body
+                 FROM scan_nodes WHERE tokens_frontmatter IS NOT NULL AND tokens_body IS NOT NULL",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt.query([]).map_err(db_err)?;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            for at in [0, 3] {
+                let hash: &str = r.get_ref(at).and_then(|v| Ok(v.as_str()?)).map_err(db_err)?;
+                let bytes: i64 = r.get(at + 1).map_err(db_err)?;
+                let tokens: i64 = r.get(at + 2).map_err(db_err)?;
+                known.insert(hash, bytes as u64, tokens as u64);
+            }
+        }
+        Ok(known)
+    }
+
     fn node_fingerprints(&self) -> Result<Vec<sm_kernel::rename_tracking::Fingerprint>, StorageError> {
         if self.schema_version()? == 0 {
             return Ok(Vec::new());

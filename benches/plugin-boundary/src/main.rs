@@ -63,6 +63,7 @@ fn scan(registry: &Registry, corpus: &str) -> (u64, usize) {
         roots: vec![corpus.to_owned()],
         scope: Scope::Project,
         tokens: false,
+        known_tokens: None,
         max_file_size_bytes: 1 << 20,
         strict: false,
         walk: WalkOptions {

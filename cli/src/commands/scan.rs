@@ -9,6 +9,7 @@ use sm_kernel::ports::{StoragePort, WalkOptions};
 use sm_kernel::registry::Registry;
 use sm_kernel::scan_cache::ScanCache;
 use sm_kernel::scan_orchestrator::{ScanDeps, ScanError, ScanRequest, Walked, scan_walked, validate_roots, walk_roots};
+use sm_kernel::tokens::KnownTokens;
 
 use crate::args::{GlobalArgs, ScanArgs};
 use crate::output::{CliError, Output, exit, sanitize};
@@ -408,10 +409,11 @@ fn scan_keeping(
     let registry = kept.registry(ctx, global, settings, plan)?;
     let clock = wiring::SystemClock;
     let progress = StderrProgress::new(effective_mode(global.progress, out.quiet, out.json));
-    let request = ScanRequest {
+    let mut request = ScanRequest {
         roots: plan.roots.clone(),
         scope: ctx.scope,
         tokens: plan.tokens,
+        known_tokens: None,
         max_file_size_bytes: settings.max_file_size_bytes(),
         strict: plan.strict,
         walk: WalkOptions {
@@ -435,6 +437,12 @@ fn scan_keeping(
         // Files will be read: the token encoder loads during the walk.
         sm_kernel::scan_orchestrator::warm_up(&request);
     }
+    // A full scan counts the tokens of only the texts the stored scan did not count (an
+    // incremental one reuses whole nodes instead): their counts load beside the walk.
+    let known_tokens = (plan.tokens && !plan.incremental).then(|| {
+        let (db, version) = (plan.db.clone(), request.scanned_by.version.clone());
+        std::thread::spawn(move || stored_token_counts(&db, &version))
+    });
     let walked = match kept.refreshed_walk(&deps, &request) {
         Some(walked) => {
             out.verbose(1, "watch: updated the last walk from the reported changes instead of walking");
@@ -442,6 +450,10 @@ fn scan_keeping(
         }
         None => walk_roots(&deps, &request).map_err(scan_error)?,
     };
+    request.known_tokens = known_tokens.and_then(|loading| loading.join().ok()).flatten().map(Arc::new);
+    if let Some(known) = &request.known_tokens {
+        out.verbose(1, &format!("tokens: {} texts counted by the stored scan are reused when unchanged", known.len()));
+    }
     if plan.keep_cache {
         kept.walked = Some(walked.clone());
     }
@@ -515,6 +527,14 @@ fn scan_keeping(
         return Ok(Scanned::Answered(Box::new(result)));
     }
     Ok(Scanned::Prepared(Box::new(Prepared { result, cache, stored_issues })))
+}
+
+/// The token counts the database at `db` holds from a scan by this `version` of sm; `None` when
+/// there are none or it cannot be read (every text is then counted, as without a database).
+fn stored_token_counts(db: &Path, version: &str) -> Option<KnownTokens> {
+    let storage = wiring::open_existing_storage(db).ok()??;
+    let known = storage.known_tokens(version).ok()?;
+    (!known.is_empty()).then_some(known)
 }
 
 /// The persist half of [`scan_and_persist_keeping`].

@@ -1266,3 +1266,39 @@ fn scan_n_rescans_one_node() {
     assert_eq!(run.json()["stats"]["nodesCount"], 4);
     assert_eq!(p.sm(&["scan", "-n", "nope.md"]).code, 5);
 }
+
+#[test]
+fn a_full_scan_reuses_stored_token_counts_only_for_the_same_text() {
+    const SKILL: &str = ".claude/skills/pdf/SKILL.md";
+    // With CRLF line ends the text has the same content hash and another count.
+    let lf = "---\nname: pdf\ndescription: PDF tools.\n---\n# PDF\n\n\n\nRun:\n\n\n  tool --x\n\n";
+    let crlf = lf.replace('\n', "\r\n");
+    let tokens = |doc: &Value| {
+        let nodes = doc["nodes"].as_array().expect("nodes");
+        nodes.iter().find(|n| n["path"] == SKILL).expect("the skill")["tokens"].clone()
+    };
+    let cold = |text: &str| {
+        let p = Project::new();
+        p.write(SKILL, text);
+        tokens(&p.sm(&["scan", "--json", "--dry-run"]).json())
+    };
+    let (cold_lf, cold_crlf) = (cold(lf), cold(&crlf));
+    assert_ne!(cold_lf, cold_crlf, "the case needs line ends that change the count");
+
+    let p = Project::new();
+    p.claude_project().write(SKILL, lf);
+    assert_eq!(p.sm(&["scan", "-q"]).code, 0);
+    let again = p.sm(&["scan", "--json", "-v"]);
+    assert!(again.stderr.contains("counted by the stored scan are reused"), "{}", again.stderr);
+    assert_eq!(tokens(&again.json()), cold_lf);
+    // Same hash, other bytes: counted again.
+    p.write(SKILL, &crlf);
+    assert_eq!(tokens(&p.sm(&["scan", "--json"]).json()), cold_crlf);
+    // And back: the stored count is the CRLF text's, so the LF text is counted again too.
+    p.write(SKILL, lf);
+    assert_eq!(tokens(&p.sm(&["scan", "--json"]).json()), cold_lf);
+    // An edited text is counted, not looked up.
+    let edited = lf.replace("tool --x", "tool --x --y --z and more words");
+    p.write(SKILL, &edited);
+    assert_eq!(tokens(&p.sm(&["scan", "--json"]).json()), cold(&edited));
+}
