@@ -15,8 +15,9 @@
 //!   text with one load) and looked up in a small direct-mapped table per thread that stays in the
 //!   core's cache (words repeat: the corpus's 12 M pieces hold fewer than 200 k distinct ones, and a
 //!   few thousand make most of them); on a miss it is one token when it is in the vocabulary, else
-//!   it is merged with every union packed too. Longer pieces are merged through a heap and
-//!   memoised per thread up to 64 bytes.
+//!   it is merged with every union packed too. Pieces of up to 128 bytes are merged on the stack,
+//!   longer ones through a heap, and memoised per thread up to 64 bytes. Every merge starts from a
+//!   table of the two-byte tokens' ranks.
 //!
 //! `kernel/tests/tokens.rs` checks the pieces against `bpe-openai`'s splitter and the counts
 //! against its encoder on generated text, long pieces and the shared corpus.
@@ -29,7 +30,7 @@ use std::sync::OnceLock;
 /// Builds the counter's tables (a few milliseconds, once per process) so the first count does not
 /// wait.
 pub fn warm_up() {
-    let _ = pair_counts();
+    let _ = (pair_counts(), pair_ranks(), long_ranks(), splitter());
 }
 
 /// The cl100k_base vocabulary, written by `build.rs`: every token's bytes in rank order, each
@@ -54,11 +55,54 @@ fn long_ranks() -> &'static HashMap<&'static [u8], u32> {
     RANKS.get_or_init(|| vocabulary().filter(|(bytes, _)| bytes.len() > MEMO_MAX_LEN).collect())
 }
 
-/// Rank of the token whose bytes are `bytes`, if it is one.
-fn rank_of(bytes: &[u8]) -> Option<u32> {
-    match memo_key(bytes) {
-        Some(key) => short_ranks().get(&key).copied(),
-        None => long_ranks().get(bytes).copied(),
+/// Rank of the token whose bytes are `bytes[start..end]`, if it is one.
+#[inline]
+fn rank_in(bytes: &[u8], start: usize, end: usize) -> Option<u32> {
+    if end - start <= MEMO_MAX_LEN {
+        short_ranks().get(&short_key(bytes, start, end - start)).copied()
+    } else {
+        long_ranks().get(&bytes[start..end]).copied()
+    }
+}
+
+/// Pieces up to this long are merged with a scan for the lowest rank (their bounds fit a byte);
+/// longer ones through a heap.
+const SCAN_MERGE_MAX_LEN: usize = 128;
+
+/// Token count of a piece of 16 to [`SCAN_MERGE_MAX_LEN`] bytes, merged as [`merge_count`] merges
+/// short ones, with the bounds and ranks in arrays on the stack.
+fn merge_scan(bytes: &[u8]) -> u32 {
+    let len = bytes.len();
+    let mut bounds = [0u8; SCAN_MERGE_MAX_LEN + 1];
+    let mut pair = [u32::MAX; SCAN_MERGE_MAX_LEN];
+    for (i, b) in bounds.iter_mut().enumerate().take(len + 1) {
+        *b = i as u8;
+    }
+    let rank = |bounds: &[u8], i: usize| {
+        rank_in(bytes, usize::from(bounds[i]), usize::from(bounds[i + 2])).unwrap_or(u32::MAX)
+    };
+    let mut parts = len;
+    let pairs = pair_ranks();
+    for i in 0..parts - 1 {
+        pair[i] = pair_rank(pairs, bytes[i], bytes[i + 1]);
+    }
+    loop {
+        let (best, low) = lowest(&pair[..parts - 1]);
+        if low == u32::MAX {
+            return parts as u32;
+        }
+        bounds.copy_within(best + 2..=parts, best + 1);
+        pair.copy_within(best + 1..parts - 1, best);
+        parts -= 1;
+        if parts == 1 {
+            return 1;
+        }
+        if best + 1 < parts {
+            pair[best] = rank(&bounds, best);
+        }
+        if best > 0 {
+            pair[best - 1] = rank(&bounds, best - 1);
+        }
     }
 }
 
@@ -69,16 +113,19 @@ fn rank_of(bytes: &[u8]) -> Option<u32> {
 fn merge_long(bytes: &[u8]) -> u32 {
     use std::cmp::Reverse;
     let n = bytes.len();
-    if n < 2 {
-        return n as u32;
+    if n <= SCAN_MERGE_MAX_LEN {
+        return merge_scan(bytes);
     }
     // Parts are linked by their start: `next[s]` is where the part starting at `s` ends.
     let mut next: Vec<usize> = (1..=n).collect();
     let mut prev: Vec<usize> = (0..n).map(|s| s.wrapping_sub(1)).collect();
     let mut alive = vec![true; n];
     // Candidate unions: (rank, start, length); stale once the parts around `start` changed.
-    let mut heap: std::collections::BinaryHeap<Reverse<(u32, usize, usize)>> =
-        (0..n - 1).filter_map(|s| Some(Reverse((rank_of(&bytes[s..s + 2])?, s, 2)))).collect();
+    let mut heap: std::collections::BinaryHeap<Reverse<(u32, usize, usize)>> = (0..n - 1)
+        .map(|s| (pair_rank(pair_ranks(), bytes[s], bytes[s + 1]), s))
+        .filter(|&(rank, _)| rank != u32::MAX)
+        .map(|(rank, s)| Reverse((rank, s, 2)))
+        .collect();
     let mut parts = n;
     while let Some(Reverse((_, start, len))) = heap.pop() {
         if !alive[start] || next[start] >= n || next[next[start]] - start != len {
@@ -93,13 +140,13 @@ fn merge_long(bytes: &[u8]) -> u32 {
         }
         parts -= 1;
         if end < n
-            && let Some(rank) = rank_of(&bytes[start..next[end]])
+            && let Some(rank) = rank_in(bytes, start, next[end])
         {
             heap.push(Reverse((rank, start, next[end] - start)));
         }
         if start > 0 {
             let before = prev[start];
-            if let Some(rank) = rank_of(&bytes[before..end]) {
+            if let Some(rank) = rank_in(bytes, before, end) {
                 heap.push(Reverse((rank, before, end - before)));
             }
         }
@@ -145,6 +192,23 @@ fn pair_counts() -> &'static [u8] {
     })
 }
 
+/// Rank of every two-byte token, indexed by the two bytes (`u32::MAX`: not a token): the first
+/// round of every merge reads its pairs here instead of in the hash table.
+fn pair_ranks() -> &'static [u32] {
+    static PAIRS: OnceLock<Vec<u32>> = OnceLock::new();
+    PAIRS.get_or_init(|| {
+        let ranks = short_ranks();
+        (0..=u16::MAX)
+            .map(|pair| memo_key(&pair.to_be_bytes()).and_then(|k| ranks.get(&k).copied()).unwrap_or(u32::MAX))
+            .collect()
+    })
+}
+
+#[inline]
+fn pair_rank(pairs: &[u32], a: u8, b: u8) -> u32 {
+    pairs[usize::from(a) << 8 | usize::from(b)]
+}
+
 /// Every token of the vocabulary short enough to be memoised, under its key, with its rank (its
 /// id: cl100k merges the pair whose merged token has the lowest id first). A piece equal to one of
 /// them is one token; other short pieces are merged with [`merge_count`]. Shared by all threads.
@@ -169,12 +233,12 @@ fn merge_count(key: u128, ranks: &HashMap<u128, u32, BuildHasherDefault<KeyHashe
     let mut bounds: [u8; 16] = std::array::from_fn(|i| i as u8);
     let mut pair = [u32::MAX; 15];
     let mut parts = len;
+    let (pairs, bytes) = (pair_ranks(), key.to_le_bytes());
     for i in 0..parts - 1 {
-        pair[i] = rank_of(bounds[i], bounds[i + 2]);
+        pair[i] = pair_rank(pairs, bytes[i], bytes[i + 1]);
     }
     loop {
-        let (best, &rank) =
-            pair[..parts - 1].iter().enumerate().min_by_key(|&(i, &r)| (r, i)).expect("two parts or more");
+        let (best, rank) = lowest(&pair[..parts - 1]);
         if rank == u32::MAX {
             return parts as u32;
         }
@@ -194,6 +258,18 @@ fn merge_count(key: u128, ranks: &HashMap<u128, u32, BuildHasherDefault<KeyHashe
     }
 }
 
+/// The position and value of the lowest of `ranks` (not empty), the leftmost on a tie.
+#[inline]
+fn lowest(ranks: &[u32]) -> (usize, u32) {
+    let mut at = 0;
+    for (i, &r) in ranks.iter().enumerate().skip(1) {
+        if r < ranks[at] {
+            at = i;
+        }
+    }
+    (at, ranks[at])
+}
+
 /// The low `n` bytes (n ≤ 15) of a `u128`.
 #[inline]
 fn low_bytes(n: usize) -> u128 {
@@ -210,19 +286,19 @@ pub fn count_tokens(text: &str) -> u64 {
         let memo = &mut *memo.borrow_mut();
         let pairs = pair_counts();
         let mut total = 0u64;
-        for piece in pieces(text) {
-            let bytes = piece.as_bytes();
+        let mut at = 0;
+        while at < all.len() {
+            let end = piece_end(text, at);
+            let bytes = &all[at..end];
             let count = match *bytes {
                 // Every byte is a token; two bytes are one token or two.
                 [_] => 1,
                 [a, b] => u32::from(pairs[usize::from(a) << 8 | usize::from(b)]),
-                _ if bytes.len() <= MEMO_MAX_LEN => {
-                    let at = piece.as_ptr() as usize - text.as_ptr() as usize;
-                    memo.short_count(short_key(all, at, bytes))
-                }
+                _ if bytes.len() <= MEMO_MAX_LEN => memo.short_count(short_key(all, at, bytes.len())),
                 _ => memo.long_count(bytes),
             };
             total += u64::from(count);
+            at = end;
         }
         total
     })
@@ -300,24 +376,31 @@ impl<'a> Iterator for Pieces<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        let bytes = self.text.as_bytes();
-        if self.at >= bytes.len() {
+        if self.at >= self.text.len() {
             return None;
         }
         let start = self.at;
-        let len = match ascii_piece(bytes, start) {
-            Some(len) => len,
-            None => {
-                let rest = &self.text[start..];
-                splitter().split(rest).next().map_or(rest.len(), str::len)
-            }
-        };
-        // A piece is never empty; guard the loop all the same.
-        self.at = start + len.max(1);
-        while !self.text.is_char_boundary(self.at) {
-            self.at += 1;
-        }
+        self.at = piece_end(self.text, start);
         Some(&self.text[start..self.at])
+    }
+}
+
+/// Where the piece that starts at `start` (< `text.len()`, a character boundary) ends.
+#[inline]
+fn piece_end(text: &str, start: usize) -> usize {
+    match ascii_piece(text.as_bytes(), start) {
+        // An ASCII piece holds ASCII bytes only, so it ends on a character boundary.
+        Some(len) => start + len.max(1),
+        None => {
+            let rest = &text[start..];
+            let len = splitter().split(rest).next().map_or(rest.len(), str::len);
+            // A piece is never empty; guard the loop all the same.
+            let mut end = start + len.max(1);
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            end
+        }
     }
 }
 
@@ -334,18 +417,17 @@ fn memo_key(bytes: &[u8]) -> Option<u128> {
     Some(u128::from_le_bytes(key))
 }
 
-/// [`memo_key`] of the piece `bytes` (3 to 15 bytes) found at `at` in `all`, read with one
-/// 16-byte load from the text when it has 16 bytes from there (a key assembled byte by byte on
-/// the stack and read back at once stalls the load).
+/// [`memo_key`] of the `len` bytes (at most 15) at `at` in `all`, read with one 16-byte load
+/// when `all` has 16 bytes from there (a key assembled byte by byte on the stack and read back at
+/// once stalls the load).
 #[inline]
-fn short_key(all: &[u8], at: usize, bytes: &[u8]) -> u128 {
+fn short_key(all: &[u8], at: usize, len: usize) -> u128 {
     match all.get(at..at + 16) {
         Some(window) => {
             let word = u128::from_le_bytes(window.try_into().expect("16 bytes"));
-            let len = bytes.len() as u32;
-            word & ((1u128 << (8 * len)) - 1) | u128::from(len) << 120
+            word & low_bytes(len) | (len as u128) << 120
         }
-        None => memo_key(bytes).expect("a short piece"),
+        None => memo_key(&all[at..at + len]).expect("a short piece"),
     }
 }
 
@@ -501,6 +583,19 @@ fn run_end(t: &[u8], mut j: usize, want: impl Fn(Class) -> bool) -> Option<usize
 /// 6. spaces not followed by a non-space (so a run before a word gives its last space to the word);
 /// 7. spaces.
 fn ascii_piece(t: &[u8], i: usize) -> Option<usize> {
+    // The commonest pieces first (alternative 2): a word, or a space and a word.
+    let word = match t[i] {
+        b'a'..=b'z' | b'A'..=b'Z' => Some(i),
+        b' ' if t.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => Some(i + 1),
+        _ => None,
+    };
+    if let Some(mut j) = word {
+        while j < t.len() && t[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        // A non-ASCII character may be a letter that goes on with the word.
+        return if t.get(j).is_some_and(|&b| b >= 0x80) { None } else { Some(j - i) };
+    }
     let lower = |k: usize| t.get(i + k).map(u8::to_ascii_lowercase);
     if t[i] == b'\'' {
         match (lower(1), lower(2)) {
