@@ -70,27 +70,39 @@ fn rank_in(bytes: &[u8], start: usize, end: usize) -> Option<u32> {
 const SCAN_MERGE_MAX_LEN: usize = 128;
 
 /// Token count of a piece of 16 to [`SCAN_MERGE_MAX_LEN`] bytes, merged as [`merge_count`] merges
-/// short ones, with the bounds and ranks in arrays on the stack.
+/// short ones.
 fn merge_scan(bytes: &[u8]) -> u32 {
-    let len = bytes.len();
-    let mut bounds = [0u8; SCAN_MERGE_MAX_LEN + 1];
-    let mut pair = [u32::MAX; SCAN_MERGE_MAX_LEN];
+    let pairs = pair_ranks();
+    merge_parts::<{ SCAN_MERGE_MAX_LEN + 1 }>(
+        bytes.len(),
+        |i| pair_rank(pairs, bytes[i], bytes[i + 1]),
+        |start, end| rank_in(bytes, start, end).unwrap_or(u32::MAX),
+    )
+}
+
+/// Byte-pair merging of a piece of `len` bytes (2 ≤ `len` < `N`), on the stack: start from single
+/// bytes and merge, while any can be, the adjacent pair whose union is the lowest-ranked token
+/// (the leftmost on a tie). `first(i)` ranks bytes `i` and `i + 1`, `rank(start, end)` any union
+/// (`u32::MAX`: not a token). Returns the number of parts left.
+#[inline]
+fn merge_parts<const N: usize>(len: usize, first: impl Fn(usize) -> u32, rank: impl Fn(usize, usize) -> u32) -> u32 {
+    // Part `i` is bytes `bounds[i]..bounds[i + 1]`; `pair[i]` ranks the union of parts `i` and `i + 1`.
+    let mut bounds = [0u8; N];
     for (i, b) in bounds.iter_mut().enumerate().take(len + 1) {
         *b = i as u8;
     }
-    let rank = |bounds: &[u8], i: usize| {
-        rank_in(bytes, usize::from(bounds[i]), usize::from(bounds[i + 2])).unwrap_or(u32::MAX)
-    };
-    let mut parts = len;
-    let pairs = pair_ranks();
-    for i in 0..parts - 1 {
-        pair[i] = pair_rank(pairs, bytes[i], bytes[i + 1]);
+    let mut pair = [u32::MAX; N];
+    for (i, p) in pair.iter_mut().enumerate().take(len - 1) {
+        *p = first(i);
     }
+    let union = |bounds: &[u8], i: usize| rank(usize::from(bounds[i]), usize::from(bounds[i + 2]));
+    let mut parts = len;
     loop {
         let (best, low) = lowest(&pair[..parts - 1]);
         if low == u32::MAX {
             return parts as u32;
         }
+        // Parts `best` and `best + 1` become one.
         bounds.copy_within(best + 2..=parts, best + 1);
         pair.copy_within(best + 1..parts - 1, best);
         parts -= 1;
@@ -98,10 +110,10 @@ fn merge_scan(bytes: &[u8]) -> u32 {
             return 1;
         }
         if best + 1 < parts {
-            pair[best] = rank(&bounds, best);
+            pair[best] = union(&bounds, best);
         }
         if best > 0 {
-            pair[best - 1] = rank(&bounds, best - 1);
+            pair[best - 1] = union(&bounds, best - 1);
         }
     }
 }
@@ -217,45 +229,21 @@ fn short_ranks() -> &'static HashMap<u128, u32, BuildHasherDefault<KeyHasher>> {
     RANKS.get_or_init(|| vocabulary().filter_map(|(bytes, rank)| Some((memo_key(bytes)?, rank))).collect())
 }
 
-/// Token count of the piece of 3 to 15 bytes whose key is `key`, by byte-pair merging: start from
-/// single bytes and merge, while any can be, the adjacent pair whose union is the lowest-ranked
-/// token (the leftmost on a tie). Every union is at most 15 bytes, so each rank is one lookup of a
-/// key cut from `key` with shifts.
+/// Token count of the piece of 3 to 15 bytes whose key is `key`, by [`merge_parts`]. Every union
+/// is at most 15 bytes, so each rank is one lookup of a key cut from `key` with shifts.
 fn merge_count(key: u128, ranks: &HashMap<u128, u32, BuildHasherDefault<KeyHasher>>) -> u32 {
     let len = usize::from(key.to_le_bytes()[15]);
     let word = key & low_bytes(len);
-    let rank_of = |start: u8, end: u8| {
-        let n = usize::from(end - start);
-        let sub = (word >> (8 * u32::from(start))) & low_bytes(n) | (n as u128) << 120;
-        ranks.get(&sub).copied().unwrap_or(u32::MAX)
-    };
-    // Part `i` is bytes `bounds[i]..bounds[i + 1]`; `pair[i]` ranks the union of parts `i` and `i + 1`.
-    let mut bounds: [u8; 16] = std::array::from_fn(|i| i as u8);
-    let mut pair = [u32::MAX; 15];
-    let mut parts = len;
     let (pairs, bytes) = (pair_ranks(), key.to_le_bytes());
-    for i in 0..parts - 1 {
-        pair[i] = pair_rank(pairs, bytes[i], bytes[i + 1]);
-    }
-    loop {
-        let (best, rank) = lowest(&pair[..parts - 1]);
-        if rank == u32::MAX {
-            return parts as u32;
-        }
-        // Parts `best` and `best + 1` become one.
-        bounds.copy_within(best + 2..=parts, best + 1);
-        pair.copy_within(best + 1..parts - 1, best);
-        parts -= 1;
-        if parts == 1 {
-            return 1;
-        }
-        if best + 1 < parts {
-            pair[best] = rank_of(bounds[best], bounds[best + 2]);
-        }
-        if best > 0 {
-            pair[best - 1] = rank_of(bounds[best - 1], bounds[best + 1]);
-        }
-    }
+    merge_parts::<16>(
+        len,
+        |i| pair_rank(pairs, bytes[i], bytes[i + 1]),
+        |start, end| {
+            let n = end - start;
+            let sub = (word >> (8 * start)) & low_bytes(n) | (n as u128) << 120;
+            ranks.get(&sub).copied().unwrap_or(u32::MAX)
+        },
+    )
 }
 
 /// The position and value of the lowest of `ranks` (not empty), the leftmost on a tie.
