@@ -434,7 +434,7 @@ fn scan_keeping(
     let may_reuse =
         may_answer_stored && plan.incremental && plan.refresh.is_none() && !plan.dry_run && kept.prepared.is_none();
     if !may_reuse {
-        // Files will be read: the token encoder loads during the walk.
+        // Files will be read: the token counter builds its tables during the walk.
         sm_kernel::scan_orchestrator::warm_up(&request);
     }
     // A full scan counts the tokens of only the texts the stored scan did not count (an
@@ -468,7 +468,7 @@ fn scan_keeping(
         },
         _ => walked,
     };
-    // Something changed: the token encoder loads while the cache is read.
+    // Something changed: the token counter builds its tables while the cache is read.
     sm_kernel::scan_orchestrator::warm_up(&request);
     // A scan prepared ahead and not persisted is the prior state, while the database still holds
     // the scan its delta is relative to; its delta joins this scan's.
