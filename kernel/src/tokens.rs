@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 /// Builds the counter's tables (a few milliseconds, once per process) so the first count does not
 /// wait.
 pub fn warm_up() {
-    let _ = (pair_counts(), pair_ranks(), long_ranks(), splitter());
+    let _ = (pair_ranks(), long_ranks(), splitter());
 }
 
 /// The cl100k_base vocabulary, written by `build.rs`: every token's bytes in rank order, each
@@ -118,10 +118,10 @@ fn merge_parts<const N: usize>(len: usize, first: impl Fn(usize) -> u32, rank: i
     }
 }
 
-/// Token count of a piece of any length, by byte-pair merging (as [`merge_count`] does for short
-/// ones) with the candidate unions in a heap: each merge costs a logarithm, not a pass over the
-/// piece, so a piece of thousands of bytes (a long rule of `=`, a run of box-drawing characters) is
-/// counted in time proportional to its length.
+/// Token count of a piece of more than 15 bytes: up to [`SCAN_MERGE_MAX_LEN`] by [`merge_scan`],
+/// longer ones with the candidate unions in a heap, where each merge costs a logarithm instead of a
+/// pass over the piece: a piece of thousands of bytes (a long rule of `=`, a run of box-drawing
+/// characters) is counted in time proportional to its length.
 fn merge_long(bytes: &[u8]) -> u32 {
     use std::cmp::Reverse;
     let n = bytes.len();
@@ -189,23 +189,9 @@ fn splitter() -> &'static bpe_openai::Tokenizer {
     })
 }
 
-/// Token count of every two-byte piece (1 when the pair is a vocabulary token, else 2), indexed by
-/// the two bytes: the commonest multi-byte pieces cost one array read.
-fn pair_counts() -> &'static [u8] {
-    static PAIRS: OnceLock<Vec<u8>> = OnceLock::new();
-    PAIRS.get_or_init(|| {
-        let singles = short_ranks();
-        (0..=u16::MAX)
-            .map(|pair| match memo_key(&pair.to_be_bytes()) {
-                Some(key) if singles.contains_key(&key) => 1,
-                _ => 2,
-            })
-            .collect()
-    })
-}
-
-/// Rank of every two-byte token, indexed by the two bytes (`u32::MAX`: not a token): the first
-/// round of every merge reads its pairs here instead of in the hash table.
+/// Rank of every two-byte token, indexed by the two bytes (`u32::MAX`: not a token): a two-byte
+/// piece (one token or two) and the first round of every merge cost one array read each instead of
+/// a hash lookup.
 fn pair_ranks() -> &'static [u32] {
     static PAIRS: OnceLock<Vec<u32>> = OnceLock::new();
     PAIRS.get_or_init(|| {
@@ -232,9 +218,9 @@ fn short_ranks() -> &'static HashMap<u128, u32, BuildHasherDefault<KeyHasher>> {
 /// Token count of the piece of 3 to 15 bytes whose key is `key`, by [`merge_parts`]. Every union
 /// is at most 15 bytes, so each rank is one lookup of a key cut from `key` with shifts.
 fn merge_count(key: u128, ranks: &HashMap<u128, u32, BuildHasherDefault<KeyHasher>>) -> u32 {
-    let len = usize::from(key.to_le_bytes()[15]);
-    let word = key & low_bytes(len);
     let (pairs, bytes) = (pair_ranks(), key.to_le_bytes());
+    let len = usize::from(bytes[15]);
+    let word = key & low_bytes(len);
     merge_parts::<16>(
         len,
         |i| pair_rank(pairs, bytes[i], bytes[i + 1]),
@@ -272,7 +258,7 @@ pub fn count_tokens(text: &str) -> u64 {
     let all = text.as_bytes();
     MEMO.with(|memo| {
         let memo = &mut *memo.borrow_mut();
-        let pairs = pair_counts();
+        let pairs = pair_ranks();
         let mut total = 0u64;
         let mut at = 0;
         while at < all.len() {
@@ -281,7 +267,7 @@ pub fn count_tokens(text: &str) -> u64 {
             let count = match *bytes {
                 // Every byte is a token; two bytes are one token or two.
                 [_] => 1,
-                [a, b] => u32::from(pairs[usize::from(a) << 8 | usize::from(b)]),
+                [a, b] => 1 + u32::from(pair_rank(pairs, a, b) == u32::MAX),
                 _ if bytes.len() <= MEMO_MAX_LEN => memo.short_count(short_key(all, at, bytes.len())),
                 _ => memo.long_count(bytes),
             };
@@ -307,7 +293,7 @@ impl KnownTokens {
     /// Records that the text of content hash `hash` (64 hex digits) and `bytes` bytes counts
     /// `tokens`; a malformed hash is ignored.
     pub fn insert(&mut self, hash: &str, bytes: u64, tokens: u64) {
-        if let Some(digest) = digest(hash) {
+        if let Some(digest) = crate::hashing::digest_of_hex(hash) {
             self.0.insert((digest, bytes), tokens);
         }
     }
@@ -317,7 +303,7 @@ impl KnownTokens {
         if self.0.is_empty() || memchr::memchr(b'\r', text.as_bytes()).is_some() {
             return None;
         }
-        self.0.get(&(digest(hash)?, text.len() as u64)).copied()
+        self.0.get(&(crate::hashing::digest_of_hex(hash)?, text.len() as u64)).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -333,20 +319,6 @@ impl std::fmt::Debug for KnownTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "KnownTokens({} texts)", self.0.len())
     }
-}
-
-/// The 32 bytes of a 64-hex-digit hash.
-fn digest(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
-    let nibble = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(out)
 }
 
 /// The cl100k pre-tokenization pieces of `text`, in order; they concatenate to `text`.
