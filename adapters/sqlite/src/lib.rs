@@ -4,8 +4,10 @@
 //! Kernel migrations are embedded with refinery (`migrations/V001__initial.sql`; refinery's history
 //! table is renamed `config_migration_history` so it sits in the config zone) and mirrored in the
 //! spec's ledger `config_schema_versions` and in `PRAGMA user_version`.
-//! A persisted scan replaces the scan zone in one immediate transaction with cached prepared
-//! statements, one row at a time: there is no bound-variable ceiling on the node count.
+//! A persisted scan replaces the scan zone in one transaction, in statements of up to 64 rows
+//! (no bound-variable ceiling on the node count). A whole write fills links and issues in a side
+//! database on a second thread while nodes and cache rows are written, then copies them in with
+//! SQLite's transfer (see `SideDatabase`); an incremental one writes only the rows that changed.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,8 +53,28 @@ impl Drop for BuildingFile {
     }
 }
 
-/// Settings of every connection, whatever its journal.
-const SHARED_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;";
+/// Settings of every connection, whatever its journal. An 8 MB page cache: a scan's writes go
+/// out in order (spilling to the journal-less build file or the WAL is cheap), and a larger cache
+/// only adds to the peak of a whole write, while the side database's writer still holds its own.
+const SHARED_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;";
+
+/// Opens a connection, first (once per process, before SQLite initialises) turning off SQLite's
+/// allocation statistics: they are kept under one process-wide mutex that every allocation of
+/// every connection takes, so two threads writing (a whole write and its side database) would
+/// take turns on it. sm reads none of them.
+#[allow(unsafe_code)]
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StorageError> {
+    static CONFIGURE: std::sync::Once = std::sync::Once::new();
+    CONFIGURE.call_once(|| {
+        // SAFETY: `sqlite3_config` may be called before SQLite initialises, and from one thread at
+        // a time: every connection of this process is opened here, after this call returns. Were
+        // SQLite initialised already, the call would return SQLITE_MISUSE and change nothing.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int);
+        }
+    });
+    Connection::open_with_flags(path, flags).map_err(db_err)
+}
 
 fn db_err(e: rusqlite::Error) -> StorageError {
     match e {
@@ -72,7 +94,7 @@ impl SqliteStorage {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let conn = Connection::open(path).map_err(db_err)?;
+        let conn = open_connection(path, OpenFlags::default())?;
         Self::configure(conn, path)
     }
 
@@ -93,7 +115,7 @@ impl SqliteStorage {
         }
         let tmp = path.with_file_name(format!("{}.building-{}", name.to_string_lossy(), std::process::id()));
         let _ = std::fs::remove_file(&tmp);
-        let conn = Connection::open(&tmp).map_err(db_err)?;
+        let conn = open_connection(&tmp, OpenFlags::default())?;
         let storage = Self { conn, path: path.to_path_buf(), building: Some(BuildingFile(tmp)) };
         storage
             .conn
@@ -129,12 +151,99 @@ impl SqliteStorage {
         Ok(placed.is_ok())
     }
 
+    /// Writes a scan in one immediate transaction: in place (the rows a delta names) or whole,
+    /// the links and issues of a whole write coming from `side_rows` (see [`SideDatabase`]).
+    fn write_scan(
+        &mut self,
+        result: &ScanResult,
+        renames: &[sm_kernel::rename_tracking::RenameOp],
+        cache: Option<&sm_kernel::scan_cache::ScanCache>,
+        side_rows: Option<std::thread::ScopedJoinHandle<'_, Result<(), StorageError>>>,
+    ) -> Result<(), StorageError> {
+        // An immediate transaction would also take the attached side database's write lock, which
+        // its own writer needs: a whole write begins deferred, and its first statement (a rename
+        // or a delete) takes the project database's.
+        let behavior = if side_rows.is_some() { TransactionBehavior::Deferred } else { TransactionBehavior::Immediate };
+        let tx = self.conn.transaction_with_behavior(behavior).map_err(db_err)?;
+        for r in renames {
+            rekey_node(&tx, &r.from, &r.to)?;
+        }
+        let delta = cache.and_then(|c| c.delta.as_ref());
+        match cache.zip(delta) {
+            // In place: only changed node and cache rows, and the links of the files read (a
+            // node's links come from its own file); issues (whole-graph results that refer to
+            // links by position) are rewritten.
+            Some((cache, delta)) => {
+                let mut gone = [
+                    tx.prepare_cached("DELETE FROM scan_nodes WHERE path = ?1").map_err(db_err)?,
+                    tx.prepare_cached("DELETE FROM scan_node_cache WHERE path = ?1").map_err(db_err)?,
+                    tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?,
+                ];
+                for path in &delta.vanished {
+                    for stmt in &mut gone {
+                        stmt.execute([path]).map_err(db_err)?;
+                    }
+                }
+                let nodes: Vec<&Node> = result.nodes.iter().filter(|n| delta.nodes_written.contains(&n.path)).collect();
+                let cache_rows = cache_rows(cache, &result.nodes, |path| delta.cache_written.contains(path));
+                write_nodes_and_cache(&tx, cache_rows, || write_nodes(&tx, nodes, result.scanned_at))?;
+                // Rows the prior cache did not know of (a node stored without its cache row) are
+                // not in `vanished`: when the counts say the store holds more than the result,
+                // every stored path is checked.
+                let count = |table: &str| -> Result<usize, StorageError> {
+                    let n: i64 =
+                        tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(db_err)?;
+                    Ok(n as usize)
+                };
+                if count("scan_nodes")? != result.nodes.len() || count("scan_node_cache")? != cache.row_count() {
+                    delete_vanished_nodes(&tx, &result.nodes)?;
+                    tx.execute_batch("DELETE FROM scan_links WHERE source_path NOT IN (SELECT path FROM scan_nodes);")
+                        .map_err(db_err)?;
+                }
+                tx.execute_batch("DELETE FROM scan_meta;").map_err(db_err)?;
+                match &delta.stored_issues {
+                    Some(stored) => update_issues(&tx, stored, &result.issues)?,
+                    None => {
+                        tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
+                        write_issues(&tx, &result.issues)?;
+                    }
+                }
+                let mut stale = tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?;
+                for path in &delta.cache_written {
+                    stale.execute([path]).map_err(db_err)?;
+                }
+                let fresh: Vec<&Link> =
+                    result.links.iter().filter(|l| delta.cache_written.contains(&l.source)).collect();
+                insert_links(&tx, fresh)?;
+            }
+            None => {
+                tx.execute_batch(
+                    "DELETE FROM scan_node_cache; DELETE FROM scan_nodes; DELETE FROM scan_links;
+                     DELETE FROM scan_issues; DELETE FROM scan_meta;",
+                )
+                .map_err(db_err)?;
+                let cache_rows = cache.map(|c| cache_rows(c, &result.nodes, |_| true)).unwrap_or_default();
+                write_nodes_and_cache(&tx, cache_rows, || {
+                    without_indexes(&tx, "scan_nodes", || write_nodes(&tx, result.nodes.iter(), result.scanned_at))
+                })?;
+                let side_rows = side_rows.ok_or_else(|| StorageError::Database("no side database to read".into()))?;
+                side_rows.join().map_err(|_| StorageError::Database("the link and issue writer panicked".into()))??;
+                SideDatabase::transfer(&tx)?;
+            }
+        }
+        write_meta(&tx, result)?;
+        if let Some(cache) = cache {
+            write_fingerprints(&tx, cache)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
     /// Opens an existing database read-only; `Ok(None)` when the file does not exist.
     pub fn open_existing(path: &Path) -> Result<Option<Self>, StorageError> {
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_err)?;
+        let conn = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         Self::configure(conn, path).map(Some)
     }
 
@@ -240,81 +349,16 @@ impl StoragePort for SqliteStorage {
         if !result.links.is_sorted_by(|a, b| a.source <= b.source) {
             return Err(StorageError::Database("a scan's links must be ordered by source path".into()));
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-        for r in renames {
-            rekey_node(&tx, &r.from, &r.to)?;
+        let full = cache.and_then(|c| c.delta.as_ref()).is_none();
+        let side = if full { Some(SideDatabase::attach(&self.conn, &self.path)?) } else { None };
+        let written = std::thread::scope(|scope| {
+            let side_rows = side.as_ref().map(|side| scope.spawn(|| side.write(&result.links, &result.issues)));
+            self.write_scan(result, renames, cache, side_rows)
+        });
+        if let Some(side) = side {
+            side.detach(&self.conn)?;
         }
-        let delta = cache.and_then(|c| c.delta.as_ref());
-        match cache.zip(delta) {
-            // In place: only changed node and cache rows, and the links of the files read (a
-            // node's links come from its own file); issues (whole-graph results that refer to
-            // links by position) are rewritten.
-            Some((cache, delta)) => {
-                let mut gone = [
-                    tx.prepare_cached("DELETE FROM scan_nodes WHERE path = ?1").map_err(db_err)?,
-                    tx.prepare_cached("DELETE FROM scan_node_cache WHERE path = ?1").map_err(db_err)?,
-                    tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?,
-                ];
-                for path in &delta.vanished {
-                    for stmt in &mut gone {
-                        stmt.execute([path]).map_err(db_err)?;
-                    }
-                }
-                let nodes: Vec<&Node> = result.nodes.iter().filter(|n| delta.nodes_written.contains(&n.path)).collect();
-                let cache_rows = cache_rows(cache, &result.nodes, |path| delta.cache_written.contains(path));
-                write_nodes_and_cache(&tx, cache_rows, || write_nodes(&tx, nodes, result.scanned_at))?;
-                // Rows the prior cache did not know of (a node stored without its cache row) are
-                // not in `vanished`: when the counts say the store holds more than the result,
-                // every stored path is checked.
-                let count = |table: &str| -> Result<usize, StorageError> {
-                    let n: i64 =
-                        tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(db_err)?;
-                    Ok(n as usize)
-                };
-                if count("scan_nodes")? != result.nodes.len() || count("scan_node_cache")? != cache.row_count() {
-                    delete_vanished_nodes(&tx, &result.nodes)?;
-                    tx.execute_batch("DELETE FROM scan_links WHERE source_path NOT IN (SELECT path FROM scan_nodes);")
-                        .map_err(db_err)?;
-                }
-                tx.execute_batch("DELETE FROM scan_meta;").map_err(db_err)?;
-                match &delta.stored_issues {
-                    Some(stored) => update_issues(&tx, stored, &result.issues)?,
-                    None => {
-                        tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
-                        write_issues(&tx, &result.issues)?;
-                    }
-                }
-                let mut stale = tx.prepare_cached("DELETE FROM scan_links WHERE source_path = ?1").map_err(db_err)?;
-                for path in &delta.cache_written {
-                    stale.execute([path]).map_err(db_err)?;
-                }
-                let fresh: Vec<&Link> =
-                    result.links.iter().filter(|l| delta.cache_written.contains(&l.source)).collect();
-                insert_links(&tx, fresh)?;
-            }
-            None => {
-                tx.execute_batch(
-                    "DELETE FROM scan_node_cache; DELETE FROM scan_nodes; DELETE FROM scan_links;
-                     DELETE FROM scan_issues; DELETE FROM scan_meta;",
-                )
-                .map_err(db_err)?;
-                let cache_rows = cache.map(|c| cache_rows(c, &result.nodes, |_| true)).unwrap_or_default();
-                write_nodes_and_cache(&tx, cache_rows, || {
-                    without_indexes(&tx, "scan_nodes", || write_nodes(&tx, result.nodes.iter(), result.scanned_at))
-                })?;
-            }
-        }
-        if delta.is_none() {
-            write_links(&tx, &result.links)?;
-        }
-        write_meta(&tx, result)?;
-        if delta.is_none() {
-            write_issues(&tx, &result.issues)?;
-        }
-        if let Some(cache) = cache {
-            write_fingerprints(&tx, cache)?;
-        }
-        tx.commit().map_err(db_err)?;
+        written?;
         if !self.finish_building()? {
             return self.persist_scan_with_renames(result, renames, cache);
         }
@@ -798,8 +842,92 @@ fn without_indexes(
     Ok(())
 }
 
-fn write_links(tx: &rusqlite::Transaction<'_>, links: &[Link]) -> Result<(), StorageError> {
-    without_indexes(tx, "scan_links", || insert_links(tx, links))
+/// The tables a whole write fills on another thread.
+const SIDE_TABLES: [&str; 2] = ["scan_links", "scan_issues"];
+
+/// A database beside the project's in which a whole write's links and issues are written on
+/// another thread while the writer fills nodes and cache rows. The writer then moves them in with
+/// `INSERT … SELECT *` between tables of the same shape, which SQLite runs as a transfer: records
+/// and index entries are copied in order, not encoded, checked and sorted again. The file is
+/// attached under [`SideDatabase::SCHEMA`] before the writer's transaction (attaching is refused
+/// inside one) and deleted when this is dropped.
+struct SideDatabase {
+    path: PathBuf,
+    /// `CREATE TABLE` statements of [`SIDE_TABLES`], as the project's database has them.
+    tables: Vec<String>,
+    /// Their `CREATE INDEX` statements, run once the rows are in.
+    indexes: Vec<String>,
+}
+
+impl SideDatabase {
+    const SCHEMA: &str = "sm_side";
+
+    fn attach(conn: &Connection, db_path: &Path) -> Result<Self, StorageError> {
+        let name =
+            db_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "skill-map.db".into());
+        let path = db_path.with_file_name(format!("{name}.rows-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let (mut tables, mut indexes) = (Vec::new(), Vec::new());
+        {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT type, sql FROM sqlite_schema WHERE tbl_name IN (?1, ?2) AND sql IS NOT NULL ORDER BY type, name",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(SIDE_TABLES, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db_err)?;
+            for row in rows {
+                let (kind, sql) = row.map_err(db_err)?;
+                if kind == "table" { tables.push(sql) } else { indexes.push(sql) }
+            }
+        }
+        let side = Self { path, tables, indexes };
+        conn.execute(&format!("ATTACH DATABASE ?1 AS {}", Self::SCHEMA), [side.path.to_string_lossy()])
+            .map_err(db_err)?;
+        Ok(side)
+    }
+
+    /// Fills the side tables (on the side thread, through a connection of its own): rows first,
+    /// then the indexes from one sort each. Nothing here needs to survive a crash: no journal,
+    /// no sync.
+    fn write(&self, links: &[Link], issues: &[Issue]) -> Result<(), StorageError> {
+        let mut conn = open_connection(&self.path, OpenFlags::default())?;
+        conn.execute_batch(
+            "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;",
+        )
+        .map_err(db_err)?;
+        let tx = conn.transaction().map_err(db_err)?;
+        for sql in &self.tables {
+            tx.execute_batch(sql).map_err(db_err)?;
+        }
+        insert_links(&tx, links)?;
+        insert_issues(&tx, issues)?;
+        for sql in &self.indexes {
+            tx.execute_batch(sql).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Moves the side rows into the project's emptied tables, in the writer's transaction.
+    fn transfer(tx: &rusqlite::Transaction<'_>) -> Result<(), StorageError> {
+        for table in SIDE_TABLES {
+            tx.execute_batch(&format!("INSERT INTO main.{table} SELECT * FROM {}.{table};", Self::SCHEMA))
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn detach(self, conn: &Connection) -> Result<(), StorageError> {
+        conn.execute_batch(&format!("DETACH DATABASE {}", Self::SCHEMA)).map_err(db_err)
+    }
+}
+
+impl Drop for SideDatabase {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn insert_links<'a>(
@@ -1326,7 +1454,7 @@ fn sql_literal(v: rusqlite::types::ValueRef<'_>) -> String {
 /// file and a rename) and removes `dest`'s WAL and SHM sidecars.
 pub fn restore_database(src: &Path, dest: &Path) -> Result<u32, StorageError> {
     let version = {
-        let conn = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
+        let conn = open_connection(src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let has_ledger: bool = conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'config_schema_versions')",

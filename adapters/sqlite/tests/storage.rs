@@ -416,3 +416,44 @@ fn a_new_database_appears_only_once_its_first_persist_committed() {
     drop(building);
     assert!(dir_entries(db.parent().expect("dir")).iter().all(|n| !n.contains("building")));
 }
+
+/// A whole write fills links and issues in a side database on another thread: when either side
+/// fails (a link row the side database refuses, a node row the project database refuses), the
+/// stored scan stays as it was and the side file is gone.
+#[test]
+fn a_whole_write_that_fails_on_either_thread_changes_nothing_and_leaves_no_side_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("skill-map.db");
+    let mut storage = SqliteStorage::open(&db).expect("open");
+    storage.migrate().expect("migrate");
+    let first = scan(20);
+    storage.persist_scan(&first).expect("persist");
+    let side_files = |dir: &std::path::Path| -> Vec<String> {
+        dir_entries(dir)
+            .into_iter()
+            .filter(|n| n.starts_with("skill-map.db."))
+            .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+            .collect()
+    };
+    assert_eq!(side_files(dir.path()), Vec::<String>::new());
+
+    let mut bad_link = scan(30);
+    bad_link.links[7].location = Some(Location { line: 0, column: None, offset: None });
+    let err = storage.persist_scan(&bad_link).expect_err("a link on line 0 breaks a CHECK");
+    assert!(err.to_string().contains("CHECK"), "{err}");
+    assert_eq!(storage.load_scan().expect("load").expect("scan"), first, "the stored scan is untouched");
+    assert_eq!(side_files(dir.path()), Vec::<String>::new());
+
+    let mut bad_node = scan(30);
+    bad_node.nodes[3].body_hash = "short".into();
+    let err = storage.persist_scan(&bad_node).expect_err("a short body hash breaks a CHECK");
+    assert!(err.to_string().contains("CHECK"), "{err}");
+    assert_eq!(storage.load_scan().expect("load").expect("scan"), first, "the stored scan is untouched");
+    assert_eq!(side_files(dir.path()), Vec::<String>::new());
+
+    // And the next good write goes through, links and issues in result order.
+    let next = scan(25);
+    storage.persist_scan(&next).expect("persist");
+    assert_eq!(storage.load_scan().expect("load").expect("scan"), next);
+    assert_eq!(side_files(dir.path()), Vec::<String>::new());
+}
