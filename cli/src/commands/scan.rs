@@ -381,6 +381,43 @@ pub fn prepare_keeping(
     Ok(())
 }
 
+/// Runs one scan with nothing changed and keeps only what a batch keeps anyway: the cache (its
+/// nodes back from the result) and the stored issues. A watch calls it once after its initial
+/// scan: the allocator then holds the pages a batch's graph-sized structures take, which the first
+/// batch would otherwise fault in one by one (~40,000 page faults at 50k nodes: the first edit
+/// took 0.77 s against 0.45 s for the later ones). Should something have changed after all, the
+/// scan stays prepared, and the next batch starts from it.
+pub fn warm_up_keeping(
+    ctx: &ScopeContext,
+    settings: &Settings,
+    plan: &ScanPlan,
+    global: &GlobalArgs,
+    out: &Output,
+    kept: &mut KeptCache,
+) -> Result<(), CliError> {
+    if kept.cache.is_none() || kept.prepared.is_some() {
+        return Ok(());
+    }
+    kept.note_changes(Some(&[]));
+    let Scanned::Prepared(prepared) = scan_keeping(ctx, settings, plan, global, out, kept, false)? else {
+        return Ok(());
+    };
+    let Prepared { mut result, mut cache, stored_issues } = *prepared;
+    if !cache.reused_all {
+        kept.prepared = Some(Prepared { result, cache, stored_issues });
+        return Ok(());
+    }
+    if cache.restore_nodes(std::mem::take(&mut result.nodes)) {
+        let delta = cache.delta.take();
+        kept.cache = Some(cache);
+        kept.issues = stored_issues;
+        std::thread::spawn(move || drop((result, delta)));
+    }
+    // (Nodes that were not the cache's own, which cannot happen, leave no cache: the next batch
+    // reads the stored one.)
+    Ok(())
+}
+
 /// Persists the scan [`prepare_keeping`] kept; `None` when there is none.
 pub fn persist_prepared(plan: &ScanPlan, out: &Output, kept: &mut KeptCache) -> Result<Option<ScanResult>, CliError> {
     match kept.prepared.take() {

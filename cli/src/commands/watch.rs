@@ -16,7 +16,7 @@ use sm_kernel::ports::{FilesystemPort, WatchEvent};
 
 use crate::args::{GlobalArgs, WatchArgs};
 use crate::commands::scan::{
-    KeptCache, ScanPlan, choose_roots, persist_prepared, prepare_keeping, scan_and_persist_keeping,
+    KeptCache, ScanPlan, choose_roots, persist_prepared, prepare_keeping, scan_and_persist_keeping, warm_up_keeping,
 };
 use crate::output::{CliError, Output, exit, format_elapsed};
 use crate::settings::{IGNORE_FILE, ScopeContext, Settings};
@@ -75,6 +75,11 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
     kept.keep_issues(&mut first);
     kept.take_back_nodes(&mut first);
     drop(first);
+    // The first batch would otherwise be the first to build the graph-sized structures a batch
+    // needs, each page of them new to the process: one batch with nothing changed now.
+    if let Err(e) = warm_up_keeping(&ctx, &settings, &plan, global, out, &mut kept) {
+        out.verbose(1, &format!("watch: could not warm up: {}", e.message));
+    }
     out.note(&format!("watching {} (debounce {debounce} ms); Ctrl-C to stop", plan.roots.join(", ")));
     let mut failures = 0u32;
     // Whether `kept` holds a scan prepared on the last `Settled` with no event since: the batch
