@@ -7,13 +7,21 @@
 /// an unclosed fence masks to the end. Code spans close on a backtick run of the same length on the
 /// same line.
 pub fn mask_non_prose(body: &str) -> String {
-    let mut out: Vec<u8> = body.as_bytes().to_vec();
+    let bytes = body.as_bytes();
+    let mut out: Vec<u8> = bytes.to_vec();
     let mut fence: Option<(u8, usize)> = None;
     let mut in_comment = false;
     let mut offset = 0usize;
-    for line in lines_inclusive(body) {
+    while offset < bytes.len() {
+        if fence.is_none() && !in_comment {
+            // Outside fences and comments only a line holding a backtick, a tilde or a `<` can
+            // open or hold anything to mask: the lines before the next one are skipped whole.
+            let Some(next) = memchr::memchr3(b'`', b'~', b'<', &bytes[offset..]) else { break };
+            offset += memchr::memrchr(b'\n', &bytes[offset..offset + next]).map_or(0, |i| i + 1);
+        }
         let start = offset;
-        offset += line.len();
+        offset = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i + 1);
+        let line = &body[start..offset];
         let trimmed = line.trim_start_matches(' ');
         let indent = line.len() - trimmed.len();
         if let Some((ch, len)) = fence {
@@ -165,6 +173,18 @@ mod tests {
         assert_eq!(masked.len(), body.len());
         assert!(masked.starts_with("é "));
         assert!(masked.ends_with(" c\n"));
+    }
+
+    /// Prose lines are skipped to the next line holding a backtick, tilde or `<`: what follows a
+    /// skipped stretch (a fence after indented text, a comment closing lines later, a fence left
+    /// open to the end) is masked exactly as line by line.
+    #[test]
+    fn skipped_prose_lines_change_nothing() {
+        let body = "plain /a\n   ```\n/b\n   ```\n/c text\n    ``` not a fence /d\nx <!--\n/e\n\n--> /f\n~~~\n/g\n";
+        let masked = mask_non_prose(body);
+        let expected = "plain /a\n      \n  \n      \n/c text\n    ``` not a fence /d\nx     \n  \n\n    /f\n   \n  \n";
+        assert_eq!(masked, expected);
+        assert_eq!(mask_non_prose("no markup at all\r\nnone\n"), "no markup at all\r\nnone\n");
     }
 
     #[test]
