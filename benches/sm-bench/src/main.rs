@@ -284,18 +284,20 @@ fn touch_one_percent(files: &[PathBuf], round: usize) -> Result<()> {
 }
 
 /// From a file write to the batch's summary line, which `sm watch` prints once the batch is
-/// persisted; of the `edit`th edit (1: the first after the initial scan, which in a large tree
-/// may find the watch still loading its cache, or walking after the kernel's event queue
-/// overflowed while the watches were set up). (Until the third round this read `--json` output,
-/// which adds serialising the whole graph — 11 MB for `shared/corpora` — to every batch.)
+/// persisted; of the `edit`th edit after the watch says it is watching (its "watching …" note,
+/// printed once the initial scan, loading the cache and warming up are done). (Until the eighth
+/// round the first edit came 0.5 s after the initial scan's line, when a large tree's watch could
+/// still be loading its cache; until the third round this read `--json` output, which adds
+/// serialising the whole graph — 11 MB for `shared/corpora` — to every batch.)
 fn watch_latency(sm: &Path, dir: &Path, file: &Path, tokens: bool, edit: usize) -> Result<(Duration, Option<u64>)> {
     let mut args = vec!["watch"];
     if !tokens {
         args.push("--no-tokens");
     }
     let mut child =
-        Command::new(sm).args(&args).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        Command::new(sm).args(&args).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
+    let stderr = child.stderr.take().context("stderr")?;
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -305,7 +307,18 @@ fn watch_latency(sm: &Path, dir: &Path, file: &Path, tokens: bool, edit: usize) 
             }
         }
     });
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Read to the end: a pipe nobody reads would block the watch once full.
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("watching ") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
     rx.recv_timeout(Duration::from_secs(300)).context("initial scan")?;
+    ready.recv_timeout(Duration::from_secs(300)).context("the watch saying it is watching")?;
     let mut elapsed = Duration::ZERO;
     for _ in 0..edit.max(1) {
         std::thread::sleep(Duration::from_millis(500));
