@@ -8,13 +8,17 @@ use rayon::prelude::*;
 use crate::model::Node;
 use crate::normalize::normalize_trigger;
 
+/// The index's hash maps hash paths with foldhash instead of SipHash: every link's target is
+/// looked up in them, and the keys are the project's own file paths (nothing to defend against).
+type FastHash = foldhash::fast::RandomState;
+
 /// Paths, normalised names and every walked file of a scan, for resolving link targets.
 #[derive(Debug, Default)]
 pub struct NodeIndex {
     /// Identifies this build (see [`generation`](Self::generation)); 0 for the empty index.
     generation: u64,
     /// Node path → position. Each node's path and kind are held once, shared with `nodes`.
-    paths: HashMap<Arc<str>, u32>,
+    paths: HashMap<Arc<str>, u32, FastHash>,
     /// (path, kind) by position.
     nodes: Vec<(Arc<str>, Arc<str>)>,
     /// normalised name → the position of the node with the smallest path that answers to it.
@@ -23,7 +27,7 @@ pub struct NodeIndex {
     files: Vec<String>,
     /// Every directory that holds a walked file or a node, at any depth (`a` and `a/b` for
     /// `a/b/c.md`).
-    dirs: HashSet<String>,
+    dirs: HashSet<String, FastHash>,
     /// (raw name as written, node position) for every named node, sorted by name, path and kind.
     named: Vec<(String, u32)>,
 }
