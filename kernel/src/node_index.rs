@@ -1,6 +1,6 @@
 //! Lookup of link targets against the nodes (and files) of a scan.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -22,7 +22,7 @@ pub struct NodeIndex {
     /// (path, kind) by position.
     nodes: Vec<(Arc<str>, Arc<str>)>,
     /// normalised name → the position of the node with the smallest path that answers to it.
-    names: BTreeMap<String, u32>,
+    names: HashMap<String, u32, FastHash>,
     /// Every file the walk yielded (nodes or not), root-relative, sorted.
     files: Vec<String>,
     /// Every directory that holds a walked file or a node, at any depth (`a` and `a/b` for
