@@ -355,10 +355,10 @@ impl StoragePort for SqliteStorage {
             let side_rows = side.as_ref().map(|side| scope.spawn(|| side.write(&result.links, &result.issues)));
             self.write_scan(result, renames, cache, side_rows)
         });
-        if let Some(side) = side {
-            side.detach(&self.conn)?;
-        }
+        // Detached (and deleted) whatever happened; the write's own error comes first.
+        let detached = side.map(|side| side.detach(&self.conn));
         written?;
+        detached.transpose()?;
         if !self.finish_building()? {
             return self.persist_scan_with_renames(result, renames, cache);
         }
