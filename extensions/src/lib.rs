@@ -73,7 +73,10 @@ pub fn builtin_registry() -> Registry {
 /// particular group order. Most keys have one item: it is kept inline, a list only for the second.
 pub(crate) fn shared_keys<K: std::hash::Hash + Eq, T>(items: impl Iterator<Item = (K, T)>) -> Vec<(K, Vec<T>)> {
     use std::collections::hash_map::Entry;
-    let mut groups: std::collections::HashMap<K, (T, Vec<T>)> = std::collections::HashMap::new();
+    // foldhash: the keys are names from the project's own files (nothing to defend against), and
+    // every node passes through here.
+    let mut groups: std::collections::HashMap<K, (T, Vec<T>), foldhash::fast::RandomState> =
+        std::collections::HashMap::with_capacity_and_hasher(items.size_hint().1.unwrap_or(0), Default::default());
     for (key, item) in items {
         match groups.entry(key) {
             Entry::Occupied(mut group) => group.get_mut().1.push(item),
