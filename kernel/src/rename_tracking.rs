@@ -99,20 +99,42 @@ fn stranded_issue(p: &str) -> Issue {
     .with_data(json!({ "path": p, "stranded": true }))
 }
 
-/// Compares the prior scan's fingerprints with the current nodes.
-pub fn track(prior: &[Fingerprint], current: &[Node]) -> RenameOutcome {
+/// The prior paths that are gone and the current ones that are new, each in path order. Lists
+/// already in path order (the stored scan and a scan's result are) are compared in one walk over
+/// both; others through sets.
+fn vanished_and_new<'a, 'b>(prior: &'a [Fingerprint], current: &'b [Node]) -> (Vec<&'a Fingerprint>, Vec<&'b Node>) {
+    let (mut deleted, mut added) = (Vec::new(), Vec::new());
+    if prior.is_sorted_by(|a, b| a.path < b.path) && current.is_sorted_by(|a, b| a.path < b.path) {
+        let (mut before, mut now) = (prior.iter().peekable(), current.iter().peekable());
+        loop {
+            match (before.peek(), now.peek()) {
+                (Some(old), Some(new)) => match old.path.cmp(&new.path) {
+                    std::cmp::Ordering::Less => deleted.extend(before.next()),
+                    std::cmp::Ordering::Greater => added.extend(now.next()),
+                    std::cmp::Ordering::Equal => {
+                        before.next();
+                        now.next();
+                    }
+                },
+                (Some(_), None) => deleted.extend(before.by_ref()),
+                (None, Some(_)) => added.extend(now.by_ref()),
+                (None, None) => break,
+            }
+        }
+        return (deleted, added);
+    }
     let now: BTreeSet<&str> = current.iter().map(|n| n.path.as_str()).collect();
     let before: BTreeSet<&str> = prior.iter().map(|n| n.path.as_str()).collect();
-    let deleted: Vec<&Fingerprint> = {
-        let mut d: Vec<&Fingerprint> = prior.iter().filter(|n| !now.contains(n.path.as_str())).collect();
-        d.sort_by(|a, b| a.path.cmp(&b.path));
-        d
-    };
-    let added: Vec<&Node> = {
-        let mut a: Vec<&Node> = current.iter().filter(|n| !before.contains(n.path.as_str())).collect();
-        a.sort_by(|x, y| x.path.cmp(&y.path));
-        a
-    };
+    deleted.extend(prior.iter().filter(|n| !now.contains(n.path.as_str())));
+    deleted.sort_by(|a, b| a.path.cmp(&b.path));
+    added.extend(current.iter().filter(|n| !before.contains(n.path.as_str())));
+    added.sort_by(|x, y| x.path.cmp(&y.path));
+    (deleted, added)
+}
+
+/// Compares the prior scan's fingerprints with the current nodes.
+pub fn track(prior: &[Fingerprint], current: &[Node]) -> RenameOutcome {
+    let (deleted, added) = vanished_and_new(prior, current);
     let mut out = RenameOutcome::default();
     let mut claimed_new: BTreeSet<&str> = BTreeSet::new();
     let mut claimed_old: BTreeSet<&str> = BTreeSet::new();
@@ -205,6 +227,40 @@ mod tests {
             body_hash: body.to_string().repeat(64),
             frontmatter_hash: fm.to_string().repeat(64),
             ..Node::new(path, "note", "t")
+        }
+    }
+
+    /// Lists in path order are compared in one walk; any other order gives the same outcome.
+    #[test]
+    fn path_order_or_not_the_outcome_is_the_same() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..300 {
+            let digit = |d: u64| char::from(b'0' + d as u8);
+            let mut prior: Vec<Node> =
+                (0..next(12)).map(|i| node(&format!("p{}/{i}.md", next(3)), digit(next(4)), digit(next(3)))).collect();
+            let mut current: Vec<Node> =
+                (0..next(12)).map(|i| node(&format!("p{}/{i}.md", next(3)), digit(next(4)), digit(next(3)))).collect();
+            for list in [&mut prior, &mut current] {
+                list.sort_by(|a, b| a.path.cmp(&b.path));
+                list.dedup_by(|a, b| a.path == b.path);
+            }
+            let sorted: Vec<Fingerprint> = prior.iter().map(Fingerprint::from).collect();
+            let (mut shuffled_prior, mut shuffled_current) = (sorted.clone(), current.clone());
+            shuffled_prior.reverse();
+            shuffled_current.rotate_left(current.len() / 2);
+            let (a, b) = (track(&sorted, &current), track(&shuffled_prior, &shuffled_current));
+            assert_eq!(format!("{:?}", a.renames), format!("{:?}", b.renames));
+            assert_eq!(a.issues, b.issues);
+            let (gone, new) = vanished_and_new(&sorted, &current);
+            assert!(gone.iter().all(|f| !current.iter().any(|n| n.path == f.path)));
+            assert!(new.iter().all(|n| !sorted.iter().any(|f| f.path == n.path)));
+            assert_eq!(gone.len() + current.len(), new.len() + sorted.len(), "every path is kept, gone or new");
         }
     }
 
