@@ -151,8 +151,9 @@ impl SqliteStorage {
         Ok(placed.is_ok())
     }
 
-    /// Writes a scan in one immediate transaction: in place (the rows a delta names) or whole,
-    /// the links and issues of a whole write coming from `side_rows` (see [`SideDatabase`]).
+    /// Writes a scan in one transaction: in place (the rows a delta names; an immediate
+    /// transaction) or whole (a deferred one, see below), the links and issues of a whole write
+    /// coming from `side_rows` (see [`SideDatabase`]).
     fn write_scan(
         &mut self,
         result: &ScanResult,
