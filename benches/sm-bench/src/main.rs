@@ -4,7 +4,7 @@
 //! cargo build --release -p sm-cli
 //! cargo run --release -p sm-bench -- run --nodes 1000,10000,50000 --runs 5
 //! cargo run --release -p sm-bench -- run --corpus ../shared/corpora --runs 5
-//! cargo run --release -p sm-bench -- gen --nodes 10000 --out /tmp/corpus10k
+//! cargo run --release -p sm-bench -- gen --nodes 10000 --out corpus10k
 //! cargo run --release -p sm-bench -- tokens --corpus ../shared/corpora
 //! ```
 //!
