@@ -24,5 +24,15 @@ pub mod scan_delta;
 pub mod scan_orchestrator;
 pub mod tokens;
 
+/// Pseudo-random numbers for the crate's own generated-input tests (xorshift64): reproducible
+/// from the seed, no dependency.
+#[cfg(test)]
+pub(crate) fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
 /// The kernel crate's version.
 pub const KERNEL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -105,11 +105,8 @@ mod tests {
             let len = (seed % 12) as usize;
             let mut s = String::new();
             for _ in 0..len {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
                 let alphabet = b" -_\t\x0b\x0caZ09/:@.!";
-                s.push(char::from(alphabet[(seed % alphabet.len() as u64) as usize]));
+                s.push(char::from(alphabet[(crate::xorshift(&mut seed) % alphabet.len() as u64) as usize]));
             }
             cases.push(s);
         }

@@ -234,12 +234,7 @@ mod tests {
     #[test]
     fn path_order_or_not_the_outcome_is_the_same() {
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = |n: u64| crate::xorshift(&mut seed) % n;
         for _ in 0..300 {
             let digit = |d: u64| char::from(b'0' + d as u8);
             let mut prior: Vec<Node> =
@@ -255,7 +250,7 @@ mod tests {
             shuffled_prior.reverse();
             shuffled_current.rotate_left(current.len() / 2);
             let (a, b) = (track(&sorted, &current), track(&shuffled_prior, &shuffled_current));
-            assert_eq!(format!("{:?}", a.renames), format!("{:?}", b.renames));
+            assert_eq!(a.renames, b.renames);
             assert_eq!(a.issues, b.issues);
             let (gone, new) = vanished_and_new(&sorted, &current);
             assert!(gone.iter().all(|f| !current.iter().any(|n| n.path == f.path)));

@@ -1525,10 +1525,7 @@ mod tests {
         for _ in 0..20_000 {
             let mut s = String::new();
             for _ in 0..(seed % 9) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                s.push_str(alphabet[(seed % alphabet.len() as u64) as usize]);
+                s.push_str(alphabet[(crate::xorshift(&mut seed) % alphabet.len() as u64) as usize]);
             }
             assert_eq!(super::has_url_scheme(&s), split_at_colon(&s), "{s:?}");
         }

@@ -58,6 +58,10 @@ impl Drop for BuildingFile {
 /// only adds to the peak of a whole write, while the side database's writer still holds its own.
 const SHARED_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;";
 
+/// Settings of a file written whole before anything reads it (a database being built, a side
+/// database): no journal, pages of 8 KiB; the caller adds its `synchronous` and [`SHARED_PRAGMAS`].
+const JOURNAL_LESS_PRAGMAS: &str = "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF;";
+
 /// Opens a connection, first (once per process, before SQLite initialises) turning off SQLite's
 /// allocation statistics: they are kept under one process-wide mutex that every allocation of
 /// every connection takes, so two threads writing (a whole write and its side database) would
@@ -119,9 +123,7 @@ impl SqliteStorage {
         let storage = Self { conn, path: path.to_path_buf(), building: Some(BuildingFile(tmp)) };
         storage
             .conn
-            .execute_batch(&format!(
-                "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF; PRAGMA synchronous = NORMAL; {SHARED_PRAGMAS}"
-            ))
+            .execute_batch(&format!("{JOURNAL_LESS_PRAGMAS} PRAGMA synchronous = NORMAL; {SHARED_PRAGMAS}"))
             .map_err(db_err)?;
         Ok(storage)
     }
@@ -894,11 +896,8 @@ impl SideDatabase {
     /// no sync.
     fn write(&self, links: &[Link], issues: &[Issue]) -> Result<(), StorageError> {
         let mut conn = open_connection(&self.path, OpenFlags::default())?;
-        conn.execute_batch(
-            "PRAGMA page_size = 8192; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;",
-        )
-        .map_err(db_err)?;
+        conn.execute_batch(&format!("{JOURNAL_LESS_PRAGMAS} PRAGMA synchronous = OFF; {SHARED_PRAGMAS}"))
+            .map_err(db_err)?;
         let tx = conn.transaction().map_err(db_err)?;
         for sql in &self.tables {
             tx.execute_batch(sql).map_err(db_err)?;
