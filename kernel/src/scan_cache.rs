@@ -96,6 +96,25 @@ pub struct ScanCache {
     /// The index the scan resolved against, kept with a cache kept for the next scan (not a hollow
     /// one): a next scan whose node names, kinds and walked files are the same uses it again.
     pub index: Option<std::sync::Arc<crate::node_index::NodeIndex>>,
+    /// With a kept cache (not a hollow one): its scan's links, which a next scan takes for the
+    /// nodes it does not read again instead of building them from the cached detections.
+    pub links: Option<KeptLinks>,
+}
+
+/// External references per source node: the distinct targets with a URL scheme.
+pub(crate) type ExternalRefs = std::collections::HashMap<String, BTreeSet<String>>;
+
+/// The links of the scan that wrote a kept cache. They are its result's (`ScanResult::links`)
+/// until the caller gives them back with the nodes ([`ScanCache::take_back`]); a next scan uses
+/// them only then.
+#[derive(Debug, Clone, Default)]
+pub struct KeptLinks {
+    /// The result's links once given back, in its order (by source first).
+    pub(crate) links: Option<Vec<Link>>,
+    /// How many links the result was given.
+    pub(crate) lent: usize,
+    /// The scan's external references (they are not links of the result).
+    pub(crate) external: ExternalRefs,
 }
 
 impl ScanCache {
@@ -118,6 +137,23 @@ impl ScanCache {
             cached.node = node;
         }
         self.lent = false;
+        true
+    }
+
+    /// Gives back what this cache lent to `result`, the result of its own scan, once the caller is
+    /// done with it: the nodes ([`restore_nodes`](Self::restore_nodes), which decides the answer)
+    /// and the links, which then leave `result`. Links that are not the ones lent (another
+    /// number of them) stay, and the next scan builds every link from the detections.
+    pub fn take_back(&mut self, result: &mut crate::model::ScanResult) -> bool {
+        if !self.restore_nodes(std::mem::take(&mut result.nodes)) {
+            return false;
+        }
+        match self.links.as_mut() {
+            Some(kept) if kept.links.is_none() && kept.lent == result.links.len() => {
+                kept.links = Some(std::mem::take(&mut result.links));
+            }
+            _ => self.links = None,
+        }
         true
     }
 

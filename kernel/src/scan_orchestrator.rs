@@ -24,7 +24,9 @@ use crate::model::{
 use crate::node_index::{NodeIndex, Resolution};
 use crate::ports::{Clock, FilesystemPort, FsError, ProgressEmitterPort, RootStatus, WalkOptions};
 use crate::registry::{Registry, is_kebab};
-use crate::scan_cache::{CachedNode, HollowRow, PersistDelta, ScanCache, encode_detections, index_fingerprint};
+use crate::scan_cache::{
+    CachedNode, ExternalRefs, HollowRow, KeptLinks, PersistDelta, ScanCache, encode_detections, index_fingerprint,
+};
 use crate::tokens::{KnownTokens, count_tokens};
 use sha2::{Digest, Sha256};
 
@@ -438,7 +440,7 @@ pub fn scan_walked(
     // A cache written by other producers (another sm version, other adapters or detectors, another
     // size limit) is not trusted at all: every file is read again.
     let producers = producers_fingerprint(request, registry);
-    let prior = prior.filter(|p| {
+    let mut prior = prior.filter(|p| {
         !p.hollow
             && !p.lent
             && p.index_fingerprint
@@ -450,6 +452,8 @@ pub fn scan_walked(
     let incremental = prior.is_some();
     let prior_fingerprint = prior.as_ref().and_then(|p| p.index_fingerprint.clone());
     let prior_index = prior.as_ref().and_then(|p| p.index.clone());
+    // The prior scan's links, when they were given back (a kept cache's only).
+    let prior_links = prior.as_mut().and_then(|p| p.links.take()).and_then(|k| Some((k.links?, k.external)));
     let prior_nodes = prior.map(|p| p.nodes).unwrap_or_default();
     let reusable = |e: &CachedNode, c: &Candidate| {
         let same_file = e.file_size == c.size && e.file_mtime_ms == c.mtime_ms && c.mtime_ms != 0;
@@ -611,63 +615,69 @@ pub fn scan_walked(
     // the result: one copy of each link in memory instead of two.
     let hollow = !request.keep_cache_nodes;
     let mut encoded: Vec<Option<String>> = Vec::new();
-    let mut links: Vec<Link> = if hollow {
-        // Each entry's links move into one vector (sized once: growing by doubling would copy
-        // them and leave up to half unused), freeing the entry's buffers before the stored form
-        // is written, which can then take their place.
-        let width = plan.ids.len();
-        let mut lengths: Vec<Option<usize>> = Vec::with_capacity(entries.len() * width);
-        for e in &entries {
-            let det = e.cached_detections.as_ref().expect("every entry has detections now");
-            lengths.extend((0..width).map(|i| det.get(i, &plan.ids).map(<[Link]>::len)));
-        }
-        let mut flattened = Vec::with_capacity(lengths.iter().flatten().sum());
-        let mut starts = Vec::with_capacity(entries.len());
-        for e in &mut entries {
-            starts.push(flattened.len());
-            let det = e.cached_detections.take().expect("every entry has detections now");
-            flattened.extend(det.into_positions(&plan.ids).into_iter().flatten().flatten());
-        }
-        // Only rows persistence will write are encoded: all of them after a full scan, those of
-        // files read after an incremental one.
-        encoded = entries
-            .par_iter()
-            .zip(starts)
-            .enumerate()
-            .map(|(n, (e, start))| {
-                let lengths = &lengths[n * width..(n + 1) * width];
-                let written = !incremental || !matches!(e.body, Body::NotRead);
-                written.then(|| {
-                    // A detector's slice starts after those of the detectors before it.
-                    let mut at = start;
-                    let slices: Vec<Option<&[Link]>> = lengths
-                        .iter()
-                        .map(|len| {
-                            let len = (*len)?;
-                            at += len;
-                            Some(&flattened[at - len..at])
-                        })
-                        .collect();
-                    encode_detections(
-                        plan.by_id.iter().filter_map(|&i| Some((plan.ids[i].as_str(), slices.get(i).copied()??))),
-                    )
-                })
-            })
+    let prior_links = prior_links.filter(|_| !hollow);
+    let (links, external) = if let Some((prior_links, prior_external)) = prior_links {
+        // The nodes whose detector output came from the cache have the prior scan's links (those
+        // are built from that output): only the nodes read in this scan have theirs built here.
+        let reused: std::collections::HashSet<&str, foldhash::fast::RandomState> = entries
+            .iter()
+            .filter(|e| matches!(e.cached_detections, Some(Found::Cached(_))))
+            .map(|e| e.node.path.as_str())
             .collect();
-        flattened
-    } else {
-        // Copies, in parallel (rayon keeps the order).
-        entries
-            .par_iter()
-            .flat_map_iter(|e| {
+        let (fresh, fresh_external) = finish_links(copy_links(&entries, &plan, true));
+        let mut external = prior_external;
+        external.retain(|source, _| reused.contains(source.as_str()));
+        external.extend(fresh_external);
+        (splice_links(prior_links, |source| reused.contains(source), fresh), external)
+    } else if hollow {
+        finish_links({
+            // Each entry's links move into one vector (sized once: growing by doubling would copy
+            // them and leave up to half unused), freeing the entry's buffers before the stored form
+            // is written, which can then take their place.
+            let width = plan.ids.len();
+            let mut lengths: Vec<Option<usize>> = Vec::with_capacity(entries.len() * width);
+            for e in &entries {
                 let det = e.cached_detections.as_ref().expect("every entry has detections now");
-                (0..plan.ids.len()).filter_map(|i| det.get(i, &plan.ids)).flatten().cloned()
-            })
-            .collect()
+                lengths.extend((0..width).map(|i| det.get(i, &plan.ids).map(<[Link]>::len)));
+            }
+            let mut flattened = Vec::with_capacity(lengths.iter().flatten().sum());
+            let mut starts = Vec::with_capacity(entries.len());
+            for e in &mut entries {
+                starts.push(flattened.len());
+                let det = e.cached_detections.take().expect("every entry has detections now");
+                flattened.extend(det.into_positions(&plan.ids).into_iter().flatten().flatten());
+            }
+            // Only rows persistence will write are encoded: all of them after a full scan, those of
+            // files read after an incremental one.
+            encoded = entries
+                .par_iter()
+                .zip(starts)
+                .enumerate()
+                .map(|(n, (e, start))| {
+                    let lengths = &lengths[n * width..(n + 1) * width];
+                    let written = !incremental || !matches!(e.body, Body::NotRead);
+                    written.then(|| {
+                        // A detector's slice starts after those of the detectors before it.
+                        let mut at = start;
+                        let slices: Vec<Option<&[Link]>> = lengths
+                            .iter()
+                            .map(|len| {
+                                let len = (*len)?;
+                                at += len;
+                                Some(&flattened[at - len..at])
+                            })
+                            .collect();
+                        encode_detections(
+                            plan.by_id.iter().filter_map(|&i| Some((plan.ids[i].as_str(), slices.get(i).copied()??))),
+                        )
+                    })
+                })
+                .collect();
+            flattened
+        })
+    } else {
+        finish_links(copy_links(&entries, &plan, false))
     };
-    let external = partition_external(&mut links);
-    sort_links(&mut links);
-    merge_duplicate_links(&mut links);
     for e in &entries {
         file_issues.extend(e.file_issues.iter().cloned());
     }
@@ -711,6 +721,7 @@ pub fn scan_walked(
         (entries.iter_mut().map(|e| std::mem::replace(&mut e.node, Node::new("", "", ""))).collect(), Vec::new())
     };
     let resolutions = count_links(&mut nodes, &links, &external, &index);
+    let kept_links = (!hollow).then_some(KeptLinks { links: None, lent: links.len(), external });
     // What persistence must write when it can update the stored scan in place: node rows that are
     // new or differ from the stored ones, and cache rows of files read in this scan.
     let delta = incremental.then(|| {
@@ -762,6 +773,7 @@ pub fn scan_walked(
         hollow,
         lent: !hollow,
         index: (!hollow).then(|| Arc::clone(&index)),
+        links: kept_links,
     };
 
     file_issues.sort_by(|a, b| (&a.node_ids, &a.rule_id).cmp(&(&b.node_ids, &b.rule_id)));
@@ -1369,7 +1381,50 @@ pub fn has_url_scheme(target: &str) -> bool {
     len >= 2 && bytes[0].is_ascii_alphabetic() && target[len..].starts_with("://")
 }
 
-type ExternalRefs = HashMap<String, BTreeSet<String>>;
+/// Copies of the links in the entries' detector output (of the entries read in this scan only, with
+/// `fresh_only`), in entry order; made in parallel (rayon keeps the order).
+fn copy_links(entries: &[Entry], plan: &DetectPlan, fresh_only: bool) -> Vec<Link> {
+    entries
+        .par_iter()
+        .filter(|e| !fresh_only || matches!(e.cached_detections, Some(Found::Fresh(_))))
+        .flat_map_iter(|e| {
+            let det = e.cached_detections.as_ref().expect("every entry has detections now");
+            (0..plan.ids.len()).filter_map(|i| det.get(i, &plan.ids)).flatten().cloned()
+        })
+        .collect()
+}
+
+/// Separates the external links (returned per source) from the others, sorted and merged: a
+/// scan's links as its result holds them.
+fn finish_links(mut links: Vec<Link>) -> (Vec<Link>, ExternalRefs) {
+    let external = partition_external(&mut links);
+    sort_links(&mut links);
+    merge_duplicate_links(&mut links);
+    (links, external)
+}
+
+/// `prior` (a result's links, by source first) without the links of the sources `keep` refuses,
+/// merged with `fresh` (sorted the same way; no source in both): one vector in source order.
+fn splice_links(prior: Vec<Link>, keep: impl Fn(&str) -> bool, fresh: Vec<Link>) -> Vec<Link> {
+    let groups: Vec<(usize, bool)> =
+        prior.chunk_by(|a, b| a.source == b.source).map(|group| (group.len(), keep(&group[0].source))).collect();
+    let mut out = Vec::with_capacity(prior.len() + fresh.len());
+    let (mut prior, mut fresh) = (prior.into_iter(), fresh.into_iter().peekable());
+    for (len, kept) in groups {
+        if !kept {
+            prior.by_ref().take(len).for_each(drop);
+            continue;
+        }
+        let mut group = prior.by_ref().take(len).peekable();
+        let source = &group.peek().expect("groups are not empty").source;
+        while let Some(link) = fresh.next_if(|l| l.source < *source) {
+            out.push(link);
+        }
+        out.extend(group);
+    }
+    out.extend(fresh);
+    out
+}
 
 /// One link per (source, target, kind): `sources` is the sorted union of the detectors that found
 /// it, `confidence` the highest, trigger and location those of the first occurrence. Expects links

@@ -417,6 +417,12 @@ impl EditableFs {
     }
 }
 
+impl EditableFs {
+    fn remove(&self, path: &str) {
+        self.0.lock().expect("lock").remove(path);
+    }
+}
+
 impl FilesystemPort for EditableFs {
     fn root_status(&self, _root: &str) -> RootStatus {
         RootStatus::Directory
@@ -469,4 +475,77 @@ fn a_kept_index_is_used_again_only_while_names_and_files_are_the_same() {
     // The renamed node and the new one changed what resolves: a stale index would have missed it.
     use Confidence::{High, Low};
     assert_eq!(confidences, [vec![High, Low], vec![Low, Low], vec![Low, High], vec![Low, High]]);
+}
+
+/// `[[name]]` links under another detector id: the same links twice, merged into one per target.
+struct PlainWiki;
+impl Detector for PlainWiki {
+    fn info(&self) -> ExtensionInfo {
+        info("wiki-plain", ExtensionKind::Detector)
+    }
+    fn detect(&self, ctx: &DetectContext<'_>) -> Vec<Link> {
+        Wiki.detect(ctx)
+    }
+}
+
+/// A kept cache given its result back (nodes and links) is the next scan's prior: that scan keeps
+/// the links of the nodes it does not read again and builds the others'. After random edits,
+/// deletions, additions and renames (which change what resolves, so unchanged files are read
+/// again), every incremental result equals a fresh scan's.
+#[test]
+fn links_given_back_to_a_kept_cache_make_the_same_results_as_fresh_scans() {
+    use sm_kernel::scan_orchestrator::run_scan_with_cache;
+    let fs = EditableFs::default();
+    let mut registry = md_registry(Arc::new(ResolvingWiki { split: true }), true);
+    registry.add_detector(Arc::new(PlainWiki)).expect("add");
+    let deps = ScanDeps { fs: &fs, registry: &registry, clock: &FixedClock, progress: &SilentProgress };
+    let request = ScanRequest { keep_cache_nodes: true, tokens: false, ..request() };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let text = |next: &mut dyn FnMut(u64) -> u64| {
+        let name = format!("n{}", next(40));
+        let mut body = format!("---\nname: {name}\n---\n");
+        for _ in 0..next(5) {
+            let target = match next(4) {
+                0 => format!("https://example.com/{}", next(3)),
+                1 => format!("ghost{}", next(3)),
+                _ => format!("n{}", next(40)),
+            };
+            // Sometimes twice: one link per target after merging.
+            let times = 1 + next(2);
+            for _ in 0..times {
+                body.push_str(&format!("see [[{target}]]\n"));
+            }
+        }
+        body
+    };
+    for i in 0..30 {
+        fs.write(&format!("d{}/f{i:02}.md", i % 4), &text(&mut next));
+    }
+    let (first, mut cache) = run_scan_with_cache(&deps, &request, None).expect("scan");
+    let mut lent = first;
+    assert!(cache.take_back(&mut lent));
+    assert!(lent.links.is_empty(), "the links went back to the cache");
+    let mut reread = 0;
+    for step in 0..60 {
+        let path = format!("d{}/f{:02}.md", next(5), next(36));
+        match next(6) {
+            0 => fs.remove(&path),
+            _ => fs.write(&path, &text(&mut next)),
+        }
+        let (incremental, mut next_cache) = run_scan_with_cache(&deps, &request, Some(cache)).expect("scan");
+        let (fresh, _) = run_scan_with_cache(&deps, &ScanRequest { keep_cache_nodes: false, ..request.clone() }, None)
+            .expect("scan");
+        assert_eq!(incremental, fresh, "step {step}: {path}");
+        reread += usize::from(next_cache.delta.as_ref().is_some_and(|d| d.cache_written.len() > 1));
+        let mut lent = incremental;
+        assert!(next_cache.take_back(&mut lent), "step {step}");
+        cache = next_cache;
+    }
+    assert!(reread > 0, "some step changed what resolves, so unchanged files were read again");
 }

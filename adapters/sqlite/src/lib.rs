@@ -484,6 +484,7 @@ impl StoragePort for SqliteStorage {
             lent: false,
             reused_all: false,
             index: None,
+            links: None,
         };
         for row in rows {
             let (path, size, mtime, start, det, issues) = row.map_err(db_err)?;

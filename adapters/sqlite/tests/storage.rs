@@ -264,6 +264,7 @@ fn issues_are_updated_in_place_from_the_known_stored_ones() {
             hollow: false,
             lent: false,
             index: None,
+            links: None,
         };
         storage.persist_scan_with_renames(&next, &[], Some(&cache)).expect("incremental persist");
         let loaded = storage.load_scan().expect("load").expect("scan");
@@ -311,6 +312,7 @@ fn cache_of(
         hollow: false,
         lent: false,
         index: None,
+        links: None,
     }
 }
 

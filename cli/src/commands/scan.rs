@@ -292,13 +292,12 @@ impl KeptCache {
         })
     }
 
-    /// Takes back the nodes the kept cache lent to `result` (the scan that produced both), for the
-    /// next scan to start from; a result that borrowed nothing from it is left as it is. Called
-    /// once the caller is done with the result's nodes.
-    pub fn take_back_nodes(&mut self, result: &mut ScanResult) {
+    /// Takes back the nodes and links the kept cache lent to `result` (the scan that produced
+    /// both), for the next scan to start from; a result that borrowed nothing from it is left as it
+    /// is. Called once the caller is done with the result's nodes and links.
+    pub fn take_back(&mut self, result: &mut ScanResult) {
         let Some(cache) = self.cache.as_mut() else { return };
-        if cache.lent && result.scanned_at == self.scanned_at && !cache.restore_nodes(std::mem::take(&mut result.nodes))
-        {
+        if cache.lent && result.scanned_at == self.scanned_at && !cache.take_back(result) {
             self.cache = None;
         }
     }
@@ -407,7 +406,7 @@ pub fn warm_up_keeping(
         kept.prepared = Some(Prepared { result, cache, stored_issues });
         return Ok(());
     }
-    if cache.restore_nodes(std::mem::take(&mut result.nodes)) {
+    if cache.take_back(&mut result) {
         let delta = cache.delta.take();
         kept.cache = Some(cache);
         kept.issues = stored_issues;
@@ -515,8 +514,8 @@ fn scan_keeping(
     };
     // Its cache gets back the nodes it lent to its result. (If they were not its own, which cannot
     // happen, the stored scan's cache is read from the database as the prior instead.)
-    let ahead = ahead.and_then(|Prepared { mut cache, stored_issues, result }| {
-        cache.restore_nodes(result.nodes).then_some((cache, stored_issues))
+    let ahead = ahead.and_then(|Prepared { mut cache, stored_issues, mut result }| {
+        cache.take_back(&mut result).then_some((cache, stored_issues))
     });
     let (kept_cache, stored_issues, ahead_delta) = match ahead {
         Some((mut cache, stored_issues)) => {

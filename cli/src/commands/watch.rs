@@ -73,7 +73,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
         sm_kernel::tokens::warm_up();
     }
     kept.keep_issues(&mut first);
-    kept.take_back_nodes(&mut first);
+    kept.take_back(&mut first);
     drop(first);
     // The first batch would otherwise be the first to build the graph-sized structures a batch
     // needs, each page of them new to the process: one batch with nothing changed now.
@@ -153,7 +153,7 @@ pub fn run(args: &WatchArgs, global: &GlobalArgs, global_scope: bool, out: &Outp
                 failures = 0;
                 emit(out, &result, &format!("{} change(s)", paths.len()), batch);
                 kept.keep_issues(&mut result);
-                kept.take_back_nodes(&mut result);
+                kept.take_back(&mut result);
                 // A database replaced or deleted meanwhile (and written again by this batch) is
                 // held from now on.
                 if let Err(e) = kept.hold_storage(&plan.db, true) {
