@@ -619,16 +619,20 @@ pub fn scan_walked(
     let (links, external) = if let Some((prior_links, prior_external)) = prior_links {
         // The nodes whose detector output came from the cache have the prior scan's links (those
         // are built from that output): only the nodes read in this scan have theirs built here.
-        let reused: std::collections::HashSet<&str, foldhash::fast::RandomState> = entries
+        let mut reused: Vec<&str> = entries
             .iter()
             .filter(|e| matches!(e.cached_detections, Some(Found::Cached(_))))
             .map(|e| e.node.path.as_str())
             .collect();
+        // (In path order already, unless the scan had several roots.)
+        if !reused.is_sorted() {
+            reused.par_sort_unstable();
+        }
         let (fresh, fresh_external) = finish_links(copy_links(&entries, &plan, true));
         let mut external = prior_external;
-        external.retain(|source, _| reused.contains(source.as_str()));
+        external.retain(|source, _| reused.binary_search(&source.as_str()).is_ok());
         external.extend(fresh_external);
-        (splice_links(prior_links, |source| reused.contains(source), fresh), external)
+        (splice_links(prior_links, &reused, fresh), external)
     } else if hollow {
         finish_links({
             // Each entry's links move into one vector (sized once: growing by doubling would copy
@@ -1403,32 +1407,56 @@ fn finish_links(mut links: Vec<Link>) -> (Vec<Link>, ExternalRefs) {
     (links, external)
 }
 
-/// `prior` (a result's links, by source first) without the links of the sources `keep` refuses,
-/// merged with `fresh` (sorted the same way; no source in both): one vector in source order.
-fn splice_links(prior: Vec<Link>, keep: impl Fn(&str) -> bool, fresh: Vec<Link>) -> Vec<Link> {
-    let groups: Vec<(usize, bool)> =
-        prior.chunk_by(|a, b| a.source == b.source).map(|group| (group.len(), keep(&group[0].source))).collect();
-    let mut out = Vec::with_capacity(prior.len() + fresh.len());
-    let (mut prior, mut fresh) = (prior.into_iter(), fresh.into_iter().peekable());
-    for (len, kept) in groups {
-        if !kept {
-            prior.by_ref().take(len).for_each(drop);
-            continue;
+/// `links` (a result's links, by source first) without those whose source is not in `kept` (paths
+/// in order), merged with `fresh` (sorted the same way; no source in both): one vector in source
+/// order. In place: the links move only to close the gaps the dropped ones leave and to make room
+/// for the fresh ones, and a few fresh sources (a watch batch's edits) are inserted one by one.
+fn splice_links(mut links: Vec<Link>, kept: &[&str], fresh: Vec<Link>) -> Vec<Link> {
+    // Whether each source's links stay, found by walking the sources beside `kept`.
+    let mut at = 0;
+    let groups: Vec<(usize, bool)> = links
+        .chunk_by(|a, b| a.source == b.source)
+        .map(|group| {
+            let source = group[0].source.as_str();
+            while kept.get(at).is_some_and(|k| *k < source) {
+                at += 1;
+            }
+            (group.len(), kept.get(at) == Some(&source))
+        })
+        .collect();
+    if groups.iter().any(|&(_, stays)| !stays) {
+        let mut stays = groups.iter().flat_map(|&(len, stays)| std::iter::repeat_n(stays, len));
+        links.retain(|_| stays.next().unwrap_or(false));
+    }
+    let mut fresh_groups: Vec<Vec<Link>> = Vec::new();
+    let mut fresh = fresh.into_iter().peekable();
+    while let Some(first) = fresh.next() {
+        let mut group = vec![first];
+        while let Some(link) = fresh.next_if(|l| l.source == group[0].source) {
+            group.push(link);
         }
-        let mut group = prior.by_ref().take(len).peekable();
-        let source = &group.peek().expect("groups are not empty").source;
-        while let Some(link) = fresh.next_if(|l| l.source < *source) {
-            out.push(link);
+        fresh_groups.push(group);
+    }
+    if fresh_groups.len() <= 8 {
+        // From the last: each insertion moves only the links after it.
+        for group in fresh_groups.into_iter().rev() {
+            let at = links.partition_point(|l| l.source < group[0].source);
+            links.splice(at..at, group);
         }
-        out.extend(group);
+        return links;
+    }
+    let mut out = Vec::with_capacity(links.len() + fresh_groups.iter().map(Vec::len).sum::<usize>());
+    let mut fresh = fresh_groups.into_iter().flatten().peekable();
+    for link in links {
+        while let Some(f) = fresh.next_if(|f| f.source < link.source) {
+            out.push(f);
+        }
+        out.push(link);
     }
     out.extend(fresh);
     out
 }
 
-/// One link per (source, target, kind): `sources` is the sorted union of the detectors that found
-/// it, `confidence` the highest, trigger and location those of the first occurrence. Expects links
-/// sorted by source, target, kind. In place: no second vector of links.
 /// Sorts by source, target, kind and line, stably. The links usually come grouped by source in
 /// source order (a node's links follow the node's, and nodes are in path order): then each group
 /// is sorted on its own, without a scratch copy of every link.
@@ -1448,6 +1476,9 @@ fn sort_links(links: &mut [Link]) {
     }
 }
 
+/// One link per (source, target, kind): `sources` is the sorted union of the detectors that found
+/// it, `confidence` the highest, trigger and location those of the first occurrence. Expects links
+/// sorted by source, target, kind. In place: no second vector of links.
 fn merge_duplicate_links(links: &mut Vec<Link>) {
     links.dedup_by(|link, kept| {
         if !(kept.source == link.source && kept.target == link.target && kept.kind == link.kind) {
