@@ -18,6 +18,7 @@
 
 use serde_json::{Map, Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
+use sm_kernel::frontmatter::field;
 use sm_kernel::model::{Issue, Node, Severity};
 use sm_kernel::node_index::skill_dir_name;
 use unicode_normalization::UnicodeNormalization;
@@ -86,7 +87,7 @@ impl<'a> Check<'a> {
     }
 
     fn required_text(&mut self, key: &str) -> Option<String> {
-        match self.fm.get(key) {
+        match field(self.fm, key) {
             None | Some(Value::Null) => {
                 self.errors.push(format!("missing required field `{key}`"));
                 None
@@ -102,7 +103,7 @@ impl<'a> Check<'a> {
     }
 
     fn string(&mut self, key: &str) {
-        if let Some(v) = self.fm.get(key)
+        if let Some(v) = field(self.fm, key)
             && !v.is_string()
         {
             self.errors.push(format!("`{key}` must be a string"));
@@ -110,7 +111,7 @@ impl<'a> Check<'a> {
     }
 
     fn string_or_list(&mut self, key: &str) {
-        if let Some(v) = self.fm.get(key) {
+        if let Some(v) = field(self.fm, key) {
             let ok = v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
             if !ok {
                 self.errors.push(format!("`{key}` must be a string or a list of strings"));
@@ -119,7 +120,7 @@ impl<'a> Check<'a> {
     }
 
     fn boolean(&mut self, key: &str) {
-        if let Some(v) = self.fm.get(key)
+        if let Some(v) = field(self.fm, key)
             && !v.is_boolean()
         {
             self.errors.push(format!("`{key}` must be true or false"));
@@ -127,7 +128,7 @@ impl<'a> Check<'a> {
     }
 
     fn object(&mut self, key: &str) {
-        if let Some(v) = self.fm.get(key)
+        if let Some(v) = field(self.fm, key)
             && !v.is_object()
         {
             self.errors.push(format!("`{key}` must be a mapping"));
@@ -135,7 +136,7 @@ impl<'a> Check<'a> {
     }
 
     fn one_of(&mut self, key: &str, allowed: &[&str]) {
-        if let Some(v) = self.fm.get(key) {
+        if let Some(v) = field(self.fm, key) {
             match v.as_str() {
                 Some(s) if allowed.contains(&s) => {}
                 _ => self.errors.push(format!("`{key}` must be one of {}", allowed.join(", "))),
@@ -144,7 +145,7 @@ impl<'a> Check<'a> {
     }
 
     fn positive_int(&mut self, key: &str) {
-        if let Some(v) = self.fm.get(key)
+        if let Some(v) = field(self.fm, key)
             && v.as_u64().is_none_or(|n| n < 1)
         {
             self.errors.push(format!("`{key}` must be an integer ≥ 1"));
@@ -184,7 +185,7 @@ fn claude_name(check: &mut Check<'_>, name: &str, allow_digits: bool) {
 
 fn claude_skill(fm: &Map<String, Value>) -> Vec<String> {
     let mut c = Check::new(fm);
-    if let Some(name) = fm.get("name") {
+    if let Some(name) = field(fm, "name") {
         match scalar_text(name) {
             Some(n) => claude_name(&mut c, &n, true),
             None => c.errors.push("`name` must be a string".into()),
@@ -225,7 +226,7 @@ fn claude_agent(fm: &Map<String, Value>) -> Vec<String> {
     c.one_of("isolation", &["worktree"]);
     c.one_of("color", &["red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan"]);
     c.object("hooks");
-    if let Some(v) = fm.get("mcpServers")
+    if let Some(v) = field(fm, "mcpServers")
         && !(v.is_object() || v.is_array())
     {
         c.errors.push("`mcpServers` must be a mapping or a list".into());
@@ -275,7 +276,7 @@ fn agentskills_skill(fm: &Map<String, Value>) -> Vec<String> {
     }
     let description = c.required_text("description");
     c.max_chars("description", description.as_deref(), 1024);
-    if let Some(v) = fm.get("compatibility") {
+    if let Some(v) = field(fm, "compatibility") {
         match v.as_str() {
             Some(s) => c.max_chars("compatibility", Some(s), 500),
             None => c.errors.push("`compatibility` must be a string".into()),

@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 use sm_kernel::extensions::{DetectContext, Detector, ExtensionInfo, ExtensionKind};
+use sm_kernel::frontmatter::field;
 use sm_kernel::model::{Confidence, Link, LinkKind};
 
 pub const ID: &str = "frontmatter-refs";
@@ -37,16 +38,16 @@ impl Detector for FrontmatterRefs {
         let fm = &ctx.node.frontmatter;
         let mut links = Vec::new();
         if ctx.node.kind == "agent" {
-            for skill in strings(fm.get("skills")) {
+            for skill in strings(field(fm, "skills")) {
                 links.push(link(this, &skill, LinkKind::References));
             }
         }
         if matches!(ctx.node.kind.as_str(), "skill" | "command") {
-            for agent in strings(fm.get("agent")) {
+            for agent in strings(field(fm, "agent")) {
                 links.push(link(this, &agent, LinkKind::References));
             }
         }
-        let Some(metadata) = fm.get("metadata").and_then(Value::as_object) else {
+        let Some(metadata) = field(fm, "metadata").and_then(Value::as_object) else {
             return links;
         };
         for target in strings(metadata.get("supersedes")) {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
+use sm_kernel::frontmatter::field;
 use sm_kernel::model::{Confidence, Issue, Link, Node, Severity};
 use sm_kernel::node_index::skill_dir_name;
 use sm_kernel::normalize::normalize_trigger;
@@ -17,16 +18,16 @@ fn info(id: &str, description: &str) -> ExtensionInfo {
 }
 
 fn metadata_str<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
-    node.frontmatter
-        .get("metadata")
-        .and_then(|m| m.get(key))
+    field(&node.frontmatter, "metadata")
+        .and_then(|m| m.as_object())
+        .and_then(|m| field(m, key))
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
 
 fn name_of(node: &Node) -> Option<std::borrow::Cow<'_, str>> {
-    match node.frontmatter.get("name") {
+    match field(&node.frontmatter, "name") {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().into()),
         Some(Value::Number(n)) => Some(n.to_string().into()),
         _ => skill_dir_name(&node.path).map(Into::into),
@@ -184,7 +185,7 @@ impl Rule for NameDirMismatch {
             let Some(dir) = skill_dir_name(&node.path) else {
                 continue;
             };
-            let name = match node.frontmatter.get("name") {
+            let name = match field(&node.frontmatter, "name") {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
                 Some(Value::Number(n)) => n.to_string(),
                 _ => continue,
@@ -274,7 +275,7 @@ impl Rule for OrphanNode {
         for node in ctx.nodes {
             let user_invocable = match node.kind.as_str() {
                 "skill" if is_skill_manifest(node) => {
-                    node.frontmatter.get("user-invocable").and_then(Value::as_bool) != Some(false)
+                    field(&node.frontmatter, "user-invocable").and_then(Value::as_bool) != Some(false)
                 }
                 "agent" => false,
                 _ => continue,

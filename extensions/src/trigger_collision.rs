@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 use sm_kernel::extensions::{ExtensionInfo, ExtensionKind, Rule, RuleContext};
+use sm_kernel::frontmatter::field;
 use sm_kernel::model::{Issue, LinkKind, Node, Severity};
 use sm_kernel::node_index::skill_dir_name;
 use sm_kernel::normalize::normalize_trigger_into;
@@ -36,7 +37,7 @@ pub fn advertised_trigger(node: &Node) -> Option<String> {
     };
     // `/` and the normalised name in one string.
     let mut trigger = String::from("/");
-    match node.frontmatter.get("name") {
+    match field(&node.frontmatter, "name") {
         Some(Value::String(s)) if !s.trim().is_empty() => normalize_trigger_into(&mut trigger, s.trim()),
         Some(Value::Number(n)) => normalize_trigger_into(&mut trigger, &n.to_string()),
         _ => normalize_trigger_into(&mut trigger, fallback),

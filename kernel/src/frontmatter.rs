@@ -40,6 +40,14 @@ impl MalformedHint {
     }
 }
 
+/// `fm[key]`, for the handful of keys a frontmatter holds: comparing each key (by length first) is
+/// faster than hashing `key`, as the map's own lookup does, and every rule asks for a few fields
+/// of every node.
+#[inline]
+pub fn field<'a>(fm: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if fm.len() <= 16 { fm.iter().find_map(|(k, v)| (k == key).then_some(v)) } else { fm.get(key) }
+}
+
 /// Splits `text` at a `---` fence on the first line (column 0; a UTF-8 BOM and CRLF tolerated).
 pub fn split(text: &str) -> SplitFile<'_> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -424,5 +432,17 @@ mod tests {
         let p = parse("- a\n- b\n", 2);
         assert!(p.map.is_empty());
         assert!(p.problem.is_some_and(|pr| pr.reason.contains("list")));
+    }
+
+    /// `field` answers as the map's own lookup does, for small maps (compared key by key) and
+    /// large ones, keys of equal length included.
+    #[test]
+    fn field_finds_what_get_finds() {
+        for size in [0usize, 1, 3, 16, 17, 40] {
+            let map: Map<String, Value> = (0..size).map(|i| (format!("k{i:02}"), Value::from(i))).collect();
+            for key in ["k00", "k02", "k16", "k39", "k40", "k0", "", "name"] {
+                assert_eq!(field(&map, key), map.get(key), "{size} keys, {key:?}");
+            }
+        }
     }
 }

@@ -209,7 +209,7 @@ impl NodeIndex {
 /// file name, and agents are commonly referred to by it).
 pub fn node_names(node: &Node) -> Vec<String> {
     let mut names = Vec::new();
-    if let Some(name) = node.frontmatter.get("name").and_then(scalar_name)
+    if let Some(name) = crate::frontmatter::field(&node.frontmatter, "name").and_then(scalar_name)
         && !name.trim().is_empty()
     {
         names.push(name);

@@ -65,6 +65,10 @@ impl From<&Node> for Fingerprint {
 /// `orphan` issues for paths that `state_*` rows still reference but that are neither live nodes
 /// nor renamed, nor already reported.
 pub fn stranded(state_refs: &BTreeSet<String>, current: &[Node], outcome: &RenameOutcome) -> Vec<Issue> {
+    // Most projects keep no state rows: then no node is looked up (a watch batch asks every time).
+    if state_refs.is_empty() {
+        return Vec::new();
+    }
     let live: BTreeSet<&str> = current.iter().map(|n| n.path.as_str()).collect();
     let moved: BTreeSet<&str> = outcome.renames.iter().map(|r| r.from.as_str()).collect();
     let reported: BTreeSet<&str> = outcome

@@ -1244,10 +1244,13 @@ pub fn build_node(
         kind: kind.to_owned(),
         adapter: adapter.to_owned(),
         title: Some(title_of(&fm, body_text, path)),
-        description: non_empty_str(fm.get("description")),
+        description: non_empty_str(frontmatter::field(&fm, "description")),
         stability: metadata(&fm, "stability").and_then(|v| v.as_str().and_then(Stability::parse)),
-        version: metadata(&fm, "version").and_then(scalar_string).or_else(|| non_empty_str(fm.get("version"))),
-        author: non_empty_str(fm.get("author")).or_else(|| metadata(&fm, "author").and_then(scalar_string)),
+        version: metadata(&fm, "version")
+            .and_then(scalar_string)
+            .or_else(|| non_empty_str(frontmatter::field(&fm, "version"))),
+        author: non_empty_str(frontmatter::field(&fm, "author"))
+            .or_else(|| metadata(&fm, "author").and_then(scalar_string)),
         body_hash,
         frontmatter_hash,
         bytes: TripleSplit::new(raw_fm.len() as u64, body_text.len() as u64),
@@ -1277,7 +1280,7 @@ fn read_body(fs: &dyn FilesystemPort, c: &Candidate) -> Option<DetectBody> {
 }
 
 fn metadata<'a>(fm: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    fm.get("metadata").and_then(Value::as_object).and_then(|m| m.get(key))
+    frontmatter::field(fm, "metadata").and_then(Value::as_object).and_then(|m| m.get(key))
 }
 
 fn non_empty_str(v: Option<&Value>) -> Option<String> {
@@ -1295,7 +1298,7 @@ fn scalar_string(v: &Value) -> Option<String> {
 /// Frontmatter `name`, else the first `# heading` outside code fences, else the file stem
 /// (the directory name for `SKILL.md`).
 fn title_of(fm: &Map<String, Value>, body: &str, path: &str) -> String {
-    if let Some(name) = non_empty_str(fm.get("name")) {
+    if let Some(name) = non_empty_str(frontmatter::field(fm, "name")) {
         return name;
     }
     let mut in_fence = false;
