@@ -1229,6 +1229,10 @@ fn watch_batches_equal_full_scans_whether_they_walk_or_follow_the_reported_files
     );
     assert!(!no_walk, "an ignore file changes what the walk yields");
     assert_eq!(ignored["stats"]["nodesCount"], 3, "notes/new.md is ignored now");
+    // The batch stored the input fingerprint a one-shot scan computes (the watch hashes it while
+    // the batch runs): `--changed` answers from the stored scan.
+    let changed = p.sm(&["scan", "--changed", "-v"]);
+    assert!(changed.stderr.contains("nothing changed since the stored scan"), "{}", changed.stderr);
     Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill");
     assert_eq!(child.0.wait().expect("wait").code(), Some(0));
 }
