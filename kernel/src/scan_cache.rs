@@ -23,6 +23,9 @@ pub struct PersistDelta {
     /// Set by the caller when it knows the stored issues, in stored order (a watch batch keeps
     /// the last one's): persistence then writes only the rows that differ from the result's.
     pub stored_issues: Option<Vec<crate::model::Issue>>,
+    /// [`equal_ends`] of `stored_issues` and the result's issues, when the caller worked them out
+    /// ahead of persisting (a watch, while the debounce runs); persistence compares them otherwise.
+    pub issue_ends: Option<(usize, usize)>,
 }
 
 impl PersistDelta {
@@ -34,8 +37,18 @@ impl PersistDelta {
         self.cache_written.extend(later.cache_written);
         self.vanished.extend(later.vanished);
         self.stored_issues = self.stored_issues.or(later.stored_issues);
+        // Worked out for `self`'s result, not for the later one.
+        self.issue_ends = None;
         self
     }
+}
+
+/// How many of `stored` equal `issues` from the start, and how many of the rest from the end: the
+/// rows an update of the stored issues leaves as they are.
+pub fn equal_ends(stored: &[crate::model::Issue], issues: &[crate::model::Issue]) -> (usize, usize) {
+    let head = stored.iter().zip(issues).take_while(|(a, b)| a == b).count();
+    let tail = stored[head..].iter().rev().zip(issues[head..].iter().rev()).take_while(|(a, b)| a == b).count();
+    (head, tail)
 }
 
 /// Everything about one node that lets the next scan skip reading its file.

@@ -205,7 +205,7 @@ impl SqliteStorage {
                 }
                 tx.execute_batch("DELETE FROM scan_meta;").map_err(db_err)?;
                 match &delta.stored_issues {
-                    Some(stored) => update_issues(&tx, stored, &result.issues)?,
+                    Some(stored) => update_issues(&tx, stored, &result.issues, delta.issue_ends)?,
                     None => {
                         tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
                         write_issues(&tx, &result.issues)?;
@@ -1035,7 +1035,12 @@ fn issue_columns(i: &Issue) -> [rusqlite::types::Value; 8] {
 /// Brings the stored issues from `stored` (the rows as they are, in id order) to `issues`,
 /// touching only the rows between the longest common head and tail. Row ids stay in result
 /// order, which is the order they are read back in.
-fn update_issues(tx: &rusqlite::Transaction<'_>, stored: &[Issue], issues: &[Issue]) -> Result<(), StorageError> {
+fn update_issues(
+    tx: &rusqlite::Transaction<'_>,
+    stored: &[Issue],
+    issues: &[Issue],
+    ends: Option<(usize, usize)>,
+) -> Result<(), StorageError> {
     let ids: Vec<i64> = {
         let mut stmt = tx.prepare_cached("SELECT id FROM scan_issues ORDER BY id").map_err(db_err)?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(db_err)?;
@@ -1046,8 +1051,10 @@ fn update_issues(tx: &rusqlite::Transaction<'_>, stored: &[Issue], issues: &[Iss
         tx.execute_batch("DELETE FROM scan_issues;").map_err(db_err)?;
         return write_issues(tx, issues);
     }
-    let head = stored.iter().zip(issues).take_while(|(a, b)| a == b).count();
-    let tail = stored[head..].iter().rev().zip(issues[head..].iter().rev()).take_while(|(a, b)| a == b).count();
+    // Ends worked out ahead are trusted while they fit both lists.
+    let (head, tail) = ends
+        .filter(|(head, tail)| head + tail <= stored.len().min(issues.len()))
+        .unwrap_or_else(|| sm_kernel::scan_cache::equal_ends(stored, issues));
     let (old_end, new_end) = (stored.len() - tail, issues.len() - tail);
     if new_end - head > old_end - head && tail > 0 {
         // The extra rows would need ids between two kept ones: rewrite from the first difference.

@@ -198,6 +198,8 @@ struct Prepared {
     result: ScanResult,
     cache: ScanCache,
     stored_issues: Option<Vec<sm_kernel::model::Issue>>,
+    /// Renames tracked ahead of persisting (their issues are in `result`), if they were.
+    renames: Option<Vec<sm_kernel::rename_tracking::RenameOp>>,
 }
 
 /// What [`scan_keeping`] produced.
@@ -374,8 +376,27 @@ pub fn prepare_keeping(
     kept: &mut KeptCache,
 ) -> Result<(), CliError> {
     // A dry run's answer has nothing to persist: nothing is prepared, and the batch scans.
-    if let Scanned::Prepared(prepared) = scan_keeping(ctx, settings, plan, global, out, kept, false)? {
+    if let Scanned::Prepared(mut prepared) = scan_keeping(ctx, settings, plan, global, out, kept, false)? {
+        finish_ahead(plan, kept, &mut prepared)?;
         kept.prepared = Some(*prepared);
+    }
+    Ok(())
+}
+
+/// What persisting a prepared scan reads and compares before it writes, done while the debounce
+/// still runs: the renames are tracked against the stored scan, and the issue rows that stay are
+/// found. (The batch persists it only while the database holds the scan it was compared with.)
+fn finish_ahead(plan: &ScanPlan, kept: &mut KeptCache, prepared: &mut Prepared) -> Result<(), CliError> {
+    let mut opened = None;
+    let Some(storage) = kept.storage(&plan.db, &mut opened, false)? else { return Ok(()) };
+    let renames = if plan.track_renames {
+        track_renames(storage, &mut prepared.result, &plan.db, may_have_vanished(&prepared.cache))?
+    } else {
+        Vec::new()
+    };
+    prepared.renames = Some(renames);
+    if let (Some(delta), Some(stored)) = (prepared.cache.delta.as_mut(), &prepared.stored_issues) {
+        delta.issue_ends = Some(sm_kernel::scan_cache::equal_ends(stored, &prepared.result.issues));
     }
     Ok(())
 }
@@ -401,9 +422,9 @@ pub fn warm_up_keeping(
     let Scanned::Prepared(prepared) = scan_keeping(ctx, settings, plan, global, out, kept, false)? else {
         return Ok(());
     };
-    let Prepared { mut result, mut cache, stored_issues } = *prepared;
+    let Prepared { mut result, mut cache, stored_issues, renames } = *prepared;
     if !cache.reused_all {
-        kept.prepared = Some(Prepared { result, cache, stored_issues });
+        kept.prepared = Some(Prepared { result, cache, stored_issues, renames });
         return Ok(());
     }
     if cache.take_back(&mut result) {
@@ -525,7 +546,7 @@ fn scan_keeping(
     };
     // Its cache gets back the nodes it lent to its result. (If they were not its own, which cannot
     // happen, the stored scan's cache is read from the database as the prior instead.)
-    let ahead = ahead.and_then(|Prepared { mut cache, stored_issues, mut result }| {
+    let ahead = ahead.and_then(|Prepared { mut cache, stored_issues, mut result, .. }| {
         cache.take_back(&mut result).then_some((cache, stored_issues))
     });
     let (kept_cache, stored_issues, ahead_delta) = match ahead {
@@ -589,7 +610,7 @@ fn scan_keeping(
         }
         return Ok(Scanned::Answered(Box::new(result)));
     }
-    Ok(Scanned::Prepared(Box::new(Prepared { result, cache, stored_issues })))
+    Ok(Scanned::Prepared(Box::new(Prepared { result, cache, stored_issues, renames: None })))
 }
 
 /// The token counts the database at `db` holds from a scan by this `version` of sm; `None` when
@@ -607,7 +628,7 @@ fn persist_keeping(
     kept: &mut KeptCache,
     prepared: Prepared,
 ) -> Result<ScanResult, CliError> {
-    let Prepared { mut result, mut cache, stored_issues } = prepared;
+    let Prepared { mut result, mut cache, stored_issues, renames } = prepared;
     let mut opened = None;
     let storage = kept.storage(&plan.db, &mut opened, true)?.expect("created when missing");
     out.verbose(1, &format!("database: {}", plan.db.display()));
@@ -624,10 +645,10 @@ fn persist_keeping(
             .with_details(serde_json::json!({ "existingNodes": existing, "roots": plan.roots })));
         }
     }
-    let renames = if plan.track_renames {
-        track_renames(storage, &mut result, &plan.db, may_have_vanished(&cache))?
-    } else {
-        Vec::new()
+    let renames = match renames {
+        Some(renames) => renames,
+        None if plan.track_renames => track_renames(storage, &mut result, &plan.db, may_have_vanished(&cache))?,
+        None => Vec::new(),
     };
     if let Some(delta) = cache.delta.as_mut() {
         delta.stored_issues = stored_issues;

@@ -1069,6 +1069,54 @@ fn watch_batches_keep_changes_made_while_they_were_computed_ahead() {
     assert_eq!(child.0.wait().expect("wait").code(), Some(0));
 }
 
+/// A batch whose issues differ from the stored ones in the middle rows only (the same number of
+/// issues) updates just those rows, found while the debounce ran; a batch computed again on top
+/// of that (a second change meanwhile), or scanned on top of it after a settings reload, finds
+/// them again for its own issues.
+#[test]
+fn watch_batches_update_the_issue_rows_that_changed_in_the_middle() {
+    let p = Project::new();
+    for (name, target) in [("a", "a-gone"), ("b", "b-gone"), ("c", "c-gone")] {
+        p.write(&format!("notes/{name}.md"), format!("# {name}\n\nSee [x]({target}.md).\n"));
+    }
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let mut child = spawn_watch(&p, &["watch", "--json", "-v"]);
+    let out = line_reader(child.0.stdout.take().expect("stdout"));
+    let err = line_reader(child.0.stderr.take().expect("stderr"));
+    next_json(&out);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let targets = |batch: &Value| -> Vec<String> {
+        let issues = batch["issues"].as_array().expect("issues");
+        issues.iter().filter_map(|i| i["data"]["target"].as_str().map(str::to_owned)).collect()
+    };
+    // Points `b.md` at `b`, then, once the watch works on that, `c.md` at `c` (and touches the
+    // settings with `settings`); the batch's broken targets and the stored issues are checked.
+    let step = |b: &str, c: Option<&str>, settings: bool, what: &str| {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        while err.recv_timeout(std::time::Duration::from_millis(100)).is_ok() {}
+        p.write("notes/b.md", format!("# b\n\nSee [x]({b}.md).\n"));
+        if let Some(c) = c {
+            wait_for_work_ahead(&err);
+            p.write("notes/c.md", format!("# c\n\nSee [x]({c}.md).\n"));
+        }
+        if settings {
+            p.write(".skill-map/settings.json", "{\"schemaVersion\": 1}\n");
+        }
+        let batch = next_json(&out);
+        let c = format!("notes/{}.md", c.unwrap_or("c-gone"));
+        assert_eq!(targets(&batch), ["notes/a-gone.md", &format!("notes/{b}.md"), &c], "{what}");
+        let stored = p.sm(&["graph", "--json"]).json();
+        assert_eq!(stored["issues"], batch["issues"], "{what}: stored issues");
+    };
+    step("b-lost", None, false, "the middle issue");
+    step("b-away", Some("c-away"), false, "two issues, the second after the work ahead");
+    // That batch is not worked ahead (the settings reload first) and starts from the one prepared
+    // for the middle file, whose rows found unchanged are not this batch's.
+    step("b-far", Some("c-far"), true, "two issues and the settings");
+    Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill");
+    assert_eq!(child.0.wait().expect("wait").code(), Some(0));
+}
+
 #[test]
 fn watch_rescans_on_change_and_stops_cleanly_on_ctrl_c() {
     let p = Project::new();
