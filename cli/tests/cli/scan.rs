@@ -1354,3 +1354,40 @@ fn a_full_scan_reuses_stored_token_counts_only_for_the_same_text() {
     p.write(SKILL, &edited);
     assert_eq!(tokens(&p.sm(&["scan", "--json"]).json()), cold(&edited));
 }
+
+/// A scan killed mid-write leaves its scratch files beside the database (`.building-<pid>`,
+/// `.rows-<pid>`); the next scan deletes those of processes that no longer run, and leaves those
+/// of running ones and anything else alone.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_scan_deletes_scratch_files_that_killed_scans_left() {
+    let p = Project::new();
+    p.claude_project();
+    let state = p.root.join(".skill-map");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    // No process has the pid `pid_max`: pids stay below it.
+    let dead = std::fs::read_to_string("/proc/sys/kernel/pid_max").expect("pid_max").trim().to_owned();
+    let alive = std::process::id().to_string();
+    let files = [
+        (format!("skill-map.db.building-{dead}"), false),
+        (format!("skill-map.db.rows-{dead}"), false),
+        (format!("skill-map.db.rows-{alive}"), true),
+        ("skill-map.db.rows-notes".to_owned(), true),
+        (format!("other.db.rows-{dead}"), true),
+    ];
+    for (name, _) in &files {
+        std::fs::write(state.join(name), "left behind").expect("write");
+    }
+    // Without a database (a new one is built) and with one.
+    for round in ["new database", "existing database"] {
+        assert_eq!(p.sm(&["scan"]).code, 0, "{round}");
+        for (name, kept) in &files {
+            assert_eq!(state.join(name).exists(), *kept, "{round}: {name}");
+        }
+        for (name, kept) in &files {
+            if !kept {
+                std::fs::write(state.join(name), "left behind").expect("write");
+            }
+        }
+    }
+}
