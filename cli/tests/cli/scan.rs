@@ -1391,3 +1391,25 @@ fn a_scan_deletes_scratch_files_that_killed_scans_left() {
         }
     }
 }
+
+/// A cache row that lacks a detector's output (a damaged or hand-edited database) is not trusted:
+/// an incremental scan reads that file again, and its links equal a full scan's.
+#[test]
+fn a_cache_row_without_every_detectors_output_is_read_again() {
+    let p = Project::new();
+    p.claude_project();
+    p.write("README.md", "# Project\n\nSee [gone](gone.md), run /deploy, ask @reviewer.\n");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let conn = rusqlite::Connection::open(p.db()).expect("open");
+    let emptied =
+        conn.execute("UPDATE scan_node_cache SET detections_json = '{}' WHERE path = 'README.md'", []).expect("update");
+    assert_eq!(emptied, 1);
+    drop(conn);
+    // Another file changes, so that the scan starts from the cache rather than the stored result.
+    p.write(".claude/agents/reviewer.md", "---\nname: reviewer\ndescription: Reviews code.\n---\n\nReviews twice.\n");
+    let full = strip_timing(p.sm(&["scan", "--dry-run", "--json"]).json());
+    let incremental = strip_timing(p.sm(&["scan", "--changed", "--json"]).json());
+    assert!(full["links"].as_array().expect("links").iter().any(|l| l["source"] == "README.md"));
+    assert_eq!(incremental["links"], full["links"]);
+    assert_eq!(incremental["nodes"], full["nodes"]);
+}
