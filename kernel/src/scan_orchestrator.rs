@@ -1414,7 +1414,7 @@ fn finish_links(mut links: Vec<Link>) -> (Vec<Link>, ExternalRefs) {
 /// in order), merged with `fresh` (sorted the same way; no source in both): one vector in source
 /// order. In place: the links move only to close the gaps the dropped ones leave and to make room
 /// for the fresh ones, and a few fresh sources (a watch batch's edits) are inserted one by one.
-fn splice_links(mut links: Vec<Link>, kept: &[&str], fresh: Vec<Link>) -> Vec<Link> {
+fn splice_links(mut links: Vec<Link>, kept: &[&str], mut fresh: Vec<Link>) -> Vec<Link> {
     // Whether each source's links stay, found by walking the sources beside `kept`.
     let mut at = 0;
     let groups: Vec<(usize, bool)> = links
@@ -1431,25 +1431,17 @@ fn splice_links(mut links: Vec<Link>, kept: &[&str], fresh: Vec<Link>) -> Vec<Li
         let mut stays = groups.iter().flat_map(|&(len, stays)| std::iter::repeat_n(stays, len));
         links.retain(|_| stays.next().unwrap_or(false));
     }
-    let mut fresh_groups: Vec<Vec<Link>> = Vec::new();
-    let mut fresh = fresh.into_iter().peekable();
-    while let Some(first) = fresh.next() {
-        let mut group = vec![first];
-        while let Some(link) = fresh.next_if(|l| l.source == group[0].source) {
-            group.push(link);
-        }
-        fresh_groups.push(group);
-    }
-    if fresh_groups.len() <= 8 {
-        // From the last: each insertion moves only the links after it.
-        for group in fresh_groups.into_iter().rev() {
-            let at = links.partition_point(|l| l.source < group[0].source);
-            links.splice(at..at, group);
+    if fresh.chunk_by(|a, b| a.source == b.source).count() <= 8 {
+        // From the last source: each insertion moves only the links after it.
+        while let Some(last) = fresh.last() {
+            let start = fresh.partition_point(|l| l.source < last.source);
+            let at = links.partition_point(|l| l.source < fresh[start].source);
+            links.splice(at..at, fresh.drain(start..));
         }
         return links;
     }
-    let mut out = Vec::with_capacity(links.len() + fresh_groups.iter().map(Vec::len).sum::<usize>());
-    let mut fresh = fresh_groups.into_iter().flatten().peekable();
+    let mut out = Vec::with_capacity(links.len() + fresh.len());
+    let mut fresh = fresh.into_iter().peekable();
     for link in links {
         while let Some(f) = fresh.next_if(|f| f.source < link.source) {
             out.push(f);

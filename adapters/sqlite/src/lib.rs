@@ -851,8 +851,10 @@ fn without_indexes(
 /// database being built; `<name>.rows-<pid>`, a side database) that a process which no longer runs
 /// left behind: a scan killed mid-write (Ctrl-C, a CI timeout) leaves them, at 50,000 nodes tens
 /// of megabytes. Only where running processes can be told (Linux's `/proc`); files of running
-/// processes, this one included, are left alone.
+/// processes, this one included, are left alone, and so are files changed in the last hour (a
+/// process in another pid namespace — a container sharing the project — is not in our `/proc`).
 fn remove_abandoned_files(path: &Path) {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(3600);
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -869,7 +871,8 @@ fn remove_abandoned_files(path: &Path) {
         else {
             continue;
         };
-        if pid != std::process::id().to_string() && !Path::new("/proc").join(pid).exists() {
+        let quiet = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()) >= Some(QUIET);
+        if quiet && pid != std::process::id().to_string() && !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -377,7 +377,11 @@ pub fn prepare_keeping(
 ) -> Result<(), CliError> {
     // A dry run's answer has nothing to persist: nothing is prepared, and the batch scans.
     if let Scanned::Prepared(mut prepared) = scan_keeping(ctx, settings, plan, global, out, kept, false)? {
-        finish_ahead(plan, kept, &mut prepared)?;
+        // Only a head start: should reading the database fail here, the scan stays prepared and
+        // persisting reads and compares again (and reports the error if it persists).
+        if let Err(e) = finish_ahead(plan, kept, &mut prepared) {
+            out.verbose(1, &format!("watch: could not compare ahead: {}", e.message));
+        }
         kept.prepared = Some(*prepared);
     }
     Ok(())
@@ -387,6 +391,7 @@ pub fn prepare_keeping(
 /// still runs: the renames are tracked against the stored scan, and the issue rows that stay are
 /// found. (The batch persists it only while the database holds the scan it was compared with.)
 fn finish_ahead(plan: &ScanPlan, kept: &mut KeptCache, prepared: &mut Prepared) -> Result<(), CliError> {
+    // (`track_renames` reads everything before it adds its issues: an error leaves `result` as it was.)
     let mut opened = None;
     let Some(storage) = kept.storage(&plan.db, &mut opened, false)? else { return Ok(()) };
     let renames = if plan.track_renames {

@@ -1356,8 +1356,8 @@ fn a_full_scan_reuses_stored_token_counts_only_for_the_same_text() {
 }
 
 /// A scan killed mid-write leaves its scratch files beside the database (`.building-<pid>`,
-/// `.rows-<pid>`); the next scan deletes those of processes that no longer run, and leaves those
-/// of running ones and anything else alone.
+/// `.rows-<pid>`); a later scan deletes those of processes that no longer run once they have not
+/// changed for an hour, and leaves those of running ones, recent ones and anything else alone.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_scan_deletes_scratch_files_that_killed_scans_left() {
@@ -1368,25 +1368,35 @@ fn a_scan_deletes_scratch_files_that_killed_scans_left() {
     // No process has the pid `pid_max`: pids stay below it.
     let dead = std::fs::read_to_string("/proc/sys/kernel/pid_max").expect("pid_max").trim().to_owned();
     let alive = std::process::id().to_string();
+    // (name, last changed two hours ago, kept)
     let files = [
-        (format!("skill-map.db.building-{dead}"), false),
-        (format!("skill-map.db.rows-{dead}"), false),
-        (format!("skill-map.db.rows-{alive}"), true),
-        ("skill-map.db.rows-notes".to_owned(), true),
-        (format!("other.db.rows-{dead}"), true),
+        (format!("skill-map.db.building-{dead}"), true, false),
+        (format!("skill-map.db.rows-{dead}"), true, false),
+        (format!("skill-map.db.rows-{dead}0"), false, true),
+        (format!("skill-map.db.rows-{alive}"), true, true),
+        ("skill-map.db.rows-notes".to_owned(), true, true),
+        (format!("other.db.rows-{dead}"), true, true),
     ];
-    for (name, _) in &files {
+    let leave = |name: &str, old: bool| {
         std::fs::write(state.join(name), "left behind").expect("write");
+        if old {
+            let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+            let file = std::fs::File::options().write(true).open(state.join(name)).expect("open");
+            file.set_modified(two_hours_ago).expect("set mtime");
+        }
+    };
+    for (name, old, _) in &files {
+        leave(name, *old);
     }
     // Without a database (a new one is built) and with one.
     for round in ["new database", "existing database"] {
         assert_eq!(p.sm(&["scan"]).code, 0, "{round}");
-        for (name, kept) in &files {
+        for (name, _, kept) in &files {
             assert_eq!(state.join(name).exists(), *kept, "{round}: {name}");
         }
-        for (name, kept) in &files {
+        for (name, old, kept) in &files {
             if !kept {
-                std::fs::write(state.join(name), "left behind").expect("write");
+                leave(name, *old);
             }
         }
     }
