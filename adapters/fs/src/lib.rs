@@ -1,19 +1,26 @@
-//! `sm-adapter-fs`: the FilesystemPort on the `ignore` crate's parallel walker.
+//! `sm-adapter-fs`: the FilesystemPort: a parallel walk, reads, stats and watching.
 //!
 //! Hidden directories are walked (skills live in `.claude/`); `.gitignore` is honoured inside and
-//! outside git repositories, together with the per-directory ignore file the caller names
-//! (`.skillmapignore`) and extra gitignore-style patterns (bundled defaults + config `ignore`).
-//! Results are sorted so every scan sees the same order.
+//! outside git repositories, together with `.ignore`, the per-directory ignore file the caller
+//! names (`.skillmapignore`), `.git/info/exclude` and extra gitignore-style patterns (bundled
+//! defaults + config `ignore`). On Unix the walk is [`walk`]'s; elsewhere the `ignore` crate's
+//! parallel walker, set up to list the same files. Results are sorted so every scan sees the same
+//! order.
 
 use std::path::{Path, PathBuf};
+#[cfg(any(not(unix), test))]
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+#[cfg(any(not(unix), test))]
 use ignore::{WalkBuilder, WalkState};
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+
+#[cfg(unix)]
+mod walk;
 use sm_kernel::ports::{FilesystemPort, FsError, RootStatus, WalkOptions, WalkedFile, WatchEvent, WatchStream};
 
 /// The filesystem adapter. Relative roots are resolved against `base` (the process's working
@@ -50,57 +57,11 @@ impl FilesystemPort for LocalFilesystem {
     fn walk(&self, root: &str, options: &WalkOptions) -> Result<Vec<WalkedFile>, FsError> {
         let root_path = self.resolve(root);
         let extra = build_matcher(&root_path, &options.ignore_patterns)?;
-        let mut builder = WalkBuilder::new(&root_path);
-        builder
-            .hidden(false)
-            .git_ignore(true)
-            .git_exclude(true)
-            .git_global(false)
-            .require_git(false)
-            .parents(false)
-            .follow_links(options.follow_symlinks)
-            .threads(self.threads);
-        if !options.ignore_file_name.is_empty() {
-            builder.add_custom_ignore_filename(&options.ignore_file_name);
-        }
-        let filter_root = root_path.clone();
-        builder.filter_entry(move |entry| {
-            if entry.file_name() == ".git" {
-                return false;
-            }
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            match entry.path().strip_prefix(&filter_root) {
-                Ok(rel) if rel.as_os_str().is_empty() => true,
-                // Ignored directories are pruned here, so a path's parents were all checked on the
-                // way down: matching the path itself is enough.
-                Ok(rel) => !extra.matched(rel, is_dir).is_ignore(),
-                Err(_) => true,
-            }
-        });
-        let found: Mutex<Vec<WalkedFile>> = Mutex::new(Vec::new());
-        builder.build_parallel().run(|| {
-            let found = &found;
-            let root_path = &root_path;
-            Box::new(move |result| {
-                let Ok(entry) = result else {
-                    return WalkState::Continue;
-                };
-                if !entry.file_type().is_some_and(|t| t.is_file()) {
-                    return WalkState::Continue;
-                }
-                let Ok(rel) = entry.path().strip_prefix(root_path) else {
-                    return WalkState::Continue;
-                };
-                let Ok(meta) = entry.metadata() else {
-                    return WalkState::Continue;
-                };
-                let file = WalkedFile { path: to_posix(rel), size: meta.len(), mtime_ms: mtime_ms(&meta) };
-                found.lock().expect("walker mutex is never poisoned: pushes cannot panic").push(file);
-                WalkState::Continue
-            })
-        });
-        let mut files = found.into_inner().expect("walker threads have finished");
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        #[cfg(unix)]
+        let mut files = walk::walk(&root_path, options, &extra, self.threads);
+        #[cfg(not(unix))]
+        let mut files = walk_with_ignore(&root_path, options, extra, self.threads);
+        files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
 
@@ -278,6 +239,62 @@ fn debounce(
     }
 }
 
+/// The walk on the `ignore` crate's parallel walker (platforms other than Unix; on Unix, the
+/// oracle the tests compare [`walk::walk`] with). The files found, unsorted.
+#[cfg(any(not(unix), test))]
+fn walk_with_ignore(root_path: &Path, options: &WalkOptions, extra: Gitignore, threads: usize) -> Vec<WalkedFile> {
+    let mut builder = WalkBuilder::new(root_path);
+    builder
+        .hidden(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .require_git(false)
+        .parents(false)
+        .follow_links(options.follow_symlinks)
+        .threads(threads);
+    if !options.ignore_file_name.is_empty() {
+        builder.add_custom_ignore_filename(&options.ignore_file_name);
+    }
+    let filter_root = root_path.to_path_buf();
+    builder.filter_entry(move |entry| {
+        if entry.file_name() == ".git" {
+            return false;
+        }
+        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+        match entry.path().strip_prefix(&filter_root) {
+            Ok(rel) if rel.as_os_str().is_empty() => true,
+            // Ignored directories are pruned here, so a path's parents were all checked on the
+            // way down: matching the path itself is enough.
+            Ok(rel) => !extra.matched(rel, is_dir).is_ignore(),
+            Err(_) => true,
+        }
+    });
+    let found: Mutex<Vec<WalkedFile>> = Mutex::new(Vec::new());
+    builder.build_parallel().run(|| {
+        let found = &found;
+        let root_path = &root_path;
+        Box::new(move |result| {
+            let Ok(entry) = result else {
+                return WalkState::Continue;
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                return WalkState::Continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(root_path) else {
+                return WalkState::Continue;
+            };
+            let Ok(meta) = entry.metadata() else {
+                return WalkState::Continue;
+            };
+            let file = WalkedFile { path: to_posix(rel), size: meta.len(), mtime_ms: mtime_ms(&meta) };
+            found.lock().expect("walker mutex is never poisoned: pushes cannot panic").push(file);
+            WalkState::Continue
+        })
+    });
+    found.into_inner().expect("walker threads have finished")
+}
+
 fn build_matcher(root: &Path, patterns: &[String]) -> Result<Gitignore, FsError> {
     let mut builder = GitignoreBuilder::new(root);
     for pattern in patterns {
@@ -306,6 +323,133 @@ mod tests {
         let p = root.join(rel);
         std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
         std::fs::write(p, text).expect("write");
+    }
+
+    /// A small deterministic generator (xorshift) for the random trees below.
+    #[cfg(unix)]
+    struct Rng(u64);
+
+    #[cfg(unix)]
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[self.below(from.len())]
+        }
+    }
+
+    /// Random trees with ignore files at every level (`.gitignore`, `.ignore`, `.skillmapignore`,
+    /// `.git/info/exclude`; ignore and whitelist patterns, anchored and not, for files and for
+    /// directories), extra patterns, hidden entries and symbolic links (to files, to directories,
+    /// back to an ancestor), walked with symbolic links followed and not: the walk lists exactly
+    /// what the `ignore` crate's walker lists with the same settings, with the same sizes and
+    /// modification times.
+    #[cfg(unix)]
+    #[test]
+    fn the_walk_lists_what_the_ignore_crates_walker_lists() {
+        const NAMES: &[&str] = &["a", "b", "gen", ".hidden", "node_modules", "skills", "deep"];
+        const FILES: &[&str] = &["x.md", "y.md", "Z.MD", "notes.txt", "keep.md", ".dot.md", "SKILL.md"];
+        const PATTERNS: &[&str] = &[
+            "*.txt",
+            "gen/",
+            "/a",
+            "b/",
+            "!x.md",
+            "*.md",
+            "!gen/",
+            "a/**/y.md",
+            "Z*",
+            "deep",
+            "!deep/x.md",
+            "**/b",
+            ".hidden/",
+            "/skills/*/",
+            "!SKILL.md",
+            "y.md",
+            "!/a",
+            "node_modules/",
+            "*.MD",
+            "[",
+            "a/x.md",
+        ];
+        const IGNORE_FILES: &[&str] = &[".gitignore", ".ignore", ".skillmapignore"];
+        let mut differences = Vec::new();
+        for seed in 1..=60u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let dir = tempfile::tempdir().expect("tempdir");
+            let root = dir.path();
+            let mut dirs = vec![String::new()];
+            for _ in 0..12 {
+                let parent = dirs[rng.below(dirs.len())].clone();
+                if parent.matches('/').count() < 3 {
+                    let child = if parent.is_empty() {
+                        rng.pick(NAMES).to_owned()
+                    } else {
+                        format!("{parent}/{}", rng.pick(NAMES))
+                    };
+                    std::fs::create_dir_all(root.join(&child)).expect("mkdir");
+                    dirs.push(child);
+                }
+            }
+            dirs.sort();
+            dirs.dedup();
+            for d in &dirs {
+                for _ in 0..rng.below(4) {
+                    let file = root.join(d).join(rng.pick(FILES));
+                    std::fs::write(&file, "x".repeat(rng.below(50))).expect("write");
+                }
+                for name in IGNORE_FILES {
+                    if rng.below(4) == 0 {
+                        let lines: Vec<&str> = (0..1 + rng.below(4)).map(|_| rng.pick(PATTERNS)).collect();
+                        std::fs::write(root.join(d).join(name), lines.join("\n")).expect("write");
+                    }
+                }
+                if rng.below(4) == 0 {
+                    let lines: Vec<&str> = (0..1 + rng.below(3)).map(|_| rng.pick(PATTERNS)).collect();
+                    std::fs::create_dir_all(root.join(d).join(".git/info")).expect("mkdir");
+                    std::fs::write(root.join(d).join(".git/info/exclude"), lines.join("\n")).expect("write");
+                }
+                match rng.below(10) {
+                    0 => std::os::unix::fs::symlink(root, root.join(d).join("loop")).expect("symlink"),
+                    1 => {
+                        let target = root.join(&dirs[rng.below(dirs.len())]);
+                        std::os::unix::fs::symlink(target, root.join(d).join("linked")).expect("symlink");
+                    }
+                    2 => std::os::unix::fs::symlink(root.join(d).join("x.md"), root.join(d).join("l.md"))
+                        .expect("symlink"),
+                    _ => {}
+                }
+            }
+            for follow_symlinks in [false, true] {
+                let options = WalkOptions {
+                    ignore_patterns: (0..rng.below(3)).map(|_| rng.pick(PATTERNS).to_owned()).collect(),
+                    ignore_file_name: ".skillmapignore".into(),
+                    follow_symlinks,
+                };
+                let Ok(extra) = build_matcher(root, &options.ignore_patterns) else { continue };
+                let mut ours = walk::walk(root, &options, &extra, 2);
+                let mut theirs = walk_with_ignore(root, &options, extra, 2);
+                ours.sort_by(|a, b| a.path.cmp(&b.path));
+                theirs.sort_by(|a, b| a.path.cmp(&b.path));
+                let key = |f: &WalkedFile| (f.path.clone(), f.size, f.mtime_ms);
+                if ours.iter().map(key).ne(theirs.iter().map(key)) {
+                    differences.push(format!(
+                        "seed {seed}, follow {follow_symlinks}, extra {:?}:\n  ours   {:?}\n  theirs {:?}",
+                        options.ignore_patterns,
+                        ours.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                        theirs.iter().map(|f| &f.path).collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
+        assert!(differences.is_empty(), "{}", differences.join("\n"));
     }
 
     #[test]
