@@ -532,6 +532,22 @@ fn run_end(t: &[u8], mut j: usize, want: impl Fn(Class) -> bool) -> Option<usize
     }
 }
 
+/// How many of the eight bytes of `w`, from its lowest, are ASCII letters before the first that
+/// is not (8 when all are).
+#[inline]
+fn leading_letters(w: u64) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Lower case (a non-letter may become another non-letter, never a letter), without the
+    // high bit: adding to each byte then cannot carry into the next.
+    let low = (w | (0x20 * ONES)) & !HIGH;
+    let at_least_a = low + (0x80 - u64::from(b'a')) * ONES;
+    let past_z = low + (0x80 - u64::from(b'z') - 1) * ONES;
+    // A letter's high bit: at least `a`, not past `z`, and not a byte that had its high bit set.
+    let letters = at_least_a & !past_z & !w & HIGH;
+    ((!letters & HIGH).trailing_zeros() / 8) as usize
+}
+
 /// Length of the cl100k piece starting at `i`, or `None` when a non-ASCII character decides it.
 ///
 /// The pattern's alternatives, tried in order at `i`:
@@ -550,8 +566,19 @@ fn ascii_piece(t: &[u8], i: usize) -> Option<usize> {
         _ => None,
     };
     if let Some(mut j) = word {
-        while j < t.len() && t[j].is_ascii_alphabetic() {
-            j += 1;
+        // Eight bytes at a time: most words end within the first eight, without a branch per
+        // letter (the loop's exit, at a different length each word, was mispredicted each time).
+        while let Some(chunk) = t.get(j..j + 8) {
+            let letters = leading_letters(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+            j += letters;
+            if letters < 8 {
+                break;
+            }
+        }
+        if t.len() - j < 8 {
+            while j < t.len() && t[j].is_ascii_alphabetic() {
+                j += 1;
+            }
         }
         // A non-ASCII character may be a letter that goes on with the word.
         return if t.get(j).is_some_and(|&b| b >= 0x80) { None } else { Some(j - i) };
@@ -609,4 +636,21 @@ fn ascii_piece(t: &[u8], i: usize) -> Option<usize> {
         return Some(end - i);
     }
     Some(end - i - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leading_letters;
+
+    #[test]
+    fn leading_letters_stops_at_the_first_byte_that_is_not_an_ascii_letter() {
+        for value in 0..=255u8 {
+            for at in 0..8 {
+                let mut bytes = *b"abcXYZqr";
+                bytes[at] = value;
+                let expected = if value.is_ascii_alphabetic() { 8 } else { at };
+                assert_eq!(leading_letters(u64::from_le_bytes(bytes)), expected, "byte {value:#04x} at {at}");
+            }
+        }
+    }
 }
