@@ -211,23 +211,35 @@ struct StoredLink(
     #[serde(default, skip_serializing_if = "Option::is_none")] Option<Vec<String>>,
 );
 
+/// [`StoredLink`] borrowing the link's strings, to write it: serialises to the same JSON.
+#[derive(Serialize)]
+struct StoredLinkRef<'a>(
+    &'a str,
+    LinkKind,
+    Confidence,
+    Option<(&'a str, &'a str)>,
+    Option<(u64, Option<u64>, Option<u64>)>,
+    Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")] Option<&'a [String]>,
+);
+
 /// One node's detector output as storage keeps it (`scan_node_cache.detections_json`): a JSON
 /// object of detector id → [`StoredLink`] arrays. `detections` come in id order (a map's order).
 pub fn encode_detections<'a>(detections: impl IntoIterator<Item = (&'a str, &'a [Link])>) -> String {
-    let stored: Vec<(&str, Vec<StoredLink>)> = detections
+    let stored: Vec<(&str, Vec<StoredLinkRef<'_>>)> = detections
         .into_iter()
         .map(|(detector, links)| {
             let links = links
                 .iter()
                 .map(|l| {
-                    StoredLink(
-                        l.target.clone(),
+                    StoredLinkRef(
+                        &l.target,
                         l.kind,
                         l.confidence,
-                        l.trigger.as_ref().map(|t| (t.original_trigger.clone(), t.normalized_trigger.clone())),
+                        l.trigger.as_ref().map(|t| (t.original_trigger.as_str(), t.normalized_trigger.as_str())),
                         l.location.map(|x| (x.line, x.column, x.offset)),
-                        l.raw.clone(),
-                        (l.sources.len() != 1 || l.sources[0] != detector).then(|| l.sources.clone()),
+                        l.raw.as_deref(),
+                        (l.sources.len() != 1 || l.sources[0] != detector).then_some(l.sources.as_slice()),
                     )
                 })
                 .collect();

@@ -532,6 +532,26 @@ fn run_end(t: &[u8], mut j: usize, want: impl Fn(Class) -> bool) -> Option<usize
     }
 }
 
+/// End of the run of ASCII letters from `j`, or `None` when a non-ASCII character follows it (it
+/// may be a letter that goes on with the run).
+///
+/// Eight bytes at a time: most words end within the first eight, without a branch per letter
+/// (the loop's exit, at a different length each word, was mispredicted each time).
+#[inline]
+fn letters_end(t: &[u8], mut j: usize) -> Option<usize> {
+    while let Some(chunk) = t.get(j..j + 8) {
+        let letters = leading_letters(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        j += letters;
+        if letters < 8 {
+            return (t[j] < 0x80).then_some(j);
+        }
+    }
+    while j < t.len() && t[j].is_ascii_alphabetic() {
+        j += 1;
+    }
+    if t.get(j).is_some_and(|&b| b >= 0x80) { None } else { Some(j) }
+}
+
 /// How many of the eight bytes of `w`, from its lowest, are ASCII letters before the first that
 /// is not (8 when all are).
 #[inline]
@@ -565,23 +585,8 @@ fn ascii_piece(t: &[u8], i: usize) -> Option<usize> {
         b' ' if t.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => Some(i + 1),
         _ => None,
     };
-    if let Some(mut j) = word {
-        // Eight bytes at a time: most words end within the first eight, without a branch per
-        // letter (the loop's exit, at a different length each word, was mispredicted each time).
-        while let Some(chunk) = t.get(j..j + 8) {
-            let letters = leading_letters(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-            j += letters;
-            if letters < 8 {
-                break;
-            }
-        }
-        if t.len() - j < 8 {
-            while j < t.len() && t[j].is_ascii_alphabetic() {
-                j += 1;
-            }
-        }
-        // A non-ASCII character may be a letter that goes on with the word.
-        return if t.get(j).is_some_and(|&b| b >= 0x80) { None } else { Some(j - i) };
+    if let Some(j) = word {
+        return Some(letters_end(t, j)? - i);
     }
     let lower = |k: usize| t.get(i + k).map(u8::to_ascii_lowercase);
     if t[i] == b'\'' {
@@ -596,7 +601,7 @@ fn ascii_piece(t: &[u8], i: usize) -> Option<usize> {
     let first = class(t, i);
     match first {
         Class::NonAscii | Class::End => return None,
-        Class::Letter => return Some(run_end(t, i, |c| c == Class::Letter)? - i),
+        Class::Letter => return Some(letters_end(t, i)? - i),
         Class::Digit => {
             let mut j = i;
             while j < i + 3 {
@@ -614,7 +619,7 @@ fn ascii_piece(t: &[u8], i: usize) -> Option<usize> {
     if first != Class::Newline {
         match second {
             Class::NonAscii => return None,
-            Class::Letter => return Some(run_end(t, i + 1, |c| c == Class::Letter)? - i),
+            Class::Letter => return Some(letters_end(t, i + 1)? - i),
             _ => {}
         }
     }
