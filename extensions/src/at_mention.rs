@@ -52,7 +52,7 @@ impl Detector for AtMention {
         let lines = BodyLines::new(prose, ctx.body_start_line);
         let mut seen = BTreeSet::new();
         let mut found: Mentions = Vec::new();
-        for (i, _) in prose.match_indices('@') {
+        for i in memchr::memchr_iter(b'@', prose.as_bytes()) {
             let Some(handle) = handle_at(prose, i) else {
                 continue;
             };

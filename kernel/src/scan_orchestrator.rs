@@ -1144,7 +1144,7 @@ impl Reader<'_> {
 
 /// A body with its line endings normalised to `\n` (borrowed when it has no `\r`).
 fn lf_body(body: &str) -> std::borrow::Cow<'_, str> {
-    if body.contains('\r') {
+    if memchr::memchr(b'\r', body.as_bytes()).is_some() {
         std::borrow::Cow::Owned(body.replace("\r\n", "\n"))
     } else {
         std::borrow::Cow::Borrowed(body)
@@ -1175,9 +1175,8 @@ impl DetectBody {
 }
 
 fn decode_text(bytes: &[u8]) -> Result<&str, String> {
-    // `contains` on bytes is a vectorised search; the byte loop only runs for binary files.
-    if bytes.contains(&0) {
-        let pos = bytes.iter().position(|&b| b == 0).unwrap_or_default();
+    // (The memchr crate's search is several times as fast as the standard library's here.)
+    if let Some(pos) = memchr::memchr(0, bytes) {
         return Err(format!("NUL byte at offset {pos}: binary file"));
     }
     std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
