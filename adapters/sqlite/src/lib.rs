@@ -553,6 +553,28 @@ impl StoragePort for SqliteStorage {
         rows.collect::<Result<_, _>>().map_err(db_err)
     }
 
+    /// Reads the paths alone, in order, from the primary key's index (a tenth of the table's
+    /// pages), and stops at the first that is not among `current`.
+    fn any_node_vanished(&self, current: &[&str]) -> Result<bool, StorageError> {
+        if self.schema_version()? == 0 {
+            return Ok(false);
+        }
+        let mut stmt = self.conn.prepare("SELECT path FROM scan_nodes ORDER BY path").map_err(db_err)?;
+        let mut rows = stmt.query([]).map_err(db_err)?;
+        // Both lists are in path order (SQLite's and Rust's orders of UTF-8 text agree): one merge.
+        let mut at = 0;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let path = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(db_err)?;
+            while at < current.len() && current[at] < path {
+                at += 1;
+            }
+            if current.get(at) != Some(&path) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn state_node_refs(&self) -> Result<std::collections::BTreeSet<String>, StorageError> {
         if self.schema_version()? == 0 {
             return Ok(Default::default());

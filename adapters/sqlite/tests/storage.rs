@@ -97,6 +97,29 @@ fn persisting_replaces_the_previous_scan() {
 }
 
 #[test]
+fn a_stored_node_has_vanished_only_when_its_path_is_not_among_the_current_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");
+    storage.migrate().expect("migrate");
+    assert!(!storage.any_node_vanished(&[]).expect("nothing stored"));
+    storage.persist_scan(&scan(5)).expect("persist");
+    let paths: Vec<String> = (0..5).map(|i| node(i).path).collect();
+    let current = |keep: &[usize], extra: &[&'static str]| {
+        let mut list: Vec<&str> = keep.iter().map(|&i| paths[i].as_str()).chain(extra.iter().copied()).collect();
+        list.sort_unstable();
+        list
+    };
+    let vanished = |list: Vec<&str>| storage.any_node_vanished(&list).expect("read");
+    assert!(!vanished(current(&[0, 1, 2, 3, 4], &[])));
+    assert!(!vanished(current(&[0, 1, 2, 3, 4], &["a.md", ".claude/skills/s00002x/SKILL.md", "zz.md"])));
+    for gone in 0..5 {
+        let keep: Vec<usize> = (0..5).filter(|&i| i != gone).collect();
+        assert!(vanished(current(&keep, &["a.md", "zz.md"])), "node {gone} gone");
+    }
+    assert!(vanished(current(&[], &["a.md"])));
+}
+
+#[test]
 fn links_must_come_grouped_by_source_and_a_refused_scan_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");

@@ -795,6 +795,15 @@ fn track_renames(
     if result.nodes.is_empty() {
         return Ok(Vec::new());
     }
+    // A full scan cannot tell what vanished without the stored paths: it reads those first, and
+    // the stored hashes only when one of them is gone.
+    let anything_vanished = anything_vanished && {
+        let mut current: Vec<&str> = result.nodes.iter().map(|n| n.path.as_str()).collect();
+        if !current.is_sorted() {
+            current.sort_unstable();
+        }
+        storage.any_node_vanished(&current).map_err(|e| wiring::storage_error(db, &e))?
+    };
     let prior = if anything_vanished {
         storage.node_fingerprints().map_err(|e| wiring::storage_error(db, &e))?
     } else {
