@@ -113,6 +113,19 @@ pub fn open_storage_for_scan(path: &Path) -> Result<Box<dyn StoragePort>, CliErr
     Ok(Box::new(migrated(path, SqliteStorage::open_for_scan)?))
 }
 
+/// [`open_storage_for_scan`] when that changes nothing the user keeps: the database does not exist
+/// yet (a new one is built aside until a persist moves it into place) or needs no migration.
+/// `None` otherwise, and on any error (the persist opens it again and reports that).
+pub fn open_storage_for_scan_if_current(path: &Path) -> Option<Box<dyn StoragePort>> {
+    if path.exists() {
+        let existing = SqliteStorage::open_existing(path).ok()??;
+        if existing.schema_version().ok()? != latest_schema_version() {
+            return None;
+        }
+    }
+    open_storage_for_scan(path).ok()
+}
+
 /// Opens an existing database without creating it; `None` when it does not exist.
 pub fn open_existing_storage(path: &Path) -> Result<Option<Box<dyn StoragePort>>, CliError> {
     let storage = SqliteStorage::open_existing(path).map_err(|e| storage_error(path, &e))?;

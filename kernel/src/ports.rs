@@ -175,11 +175,12 @@ pub trait StoragePort: Send {
     }
     /// Path and hashes of every persisted node (cheap: no frontmatter, links or issues).
     fn node_fingerprints(&self) -> Result<Vec<crate::rename_tracking::Fingerprint>, StorageError>;
-    /// Whether a persisted node's path is not among `current` (sorted): only then can rename
-    /// tracking find anything. Cheaper than [`node_fingerprints`](Self::node_fingerprints) where
-    /// paths can be read without the rows.
-    fn any_node_vanished(&self, current: &[&str]) -> Result<bool, StorageError> {
-        Ok(self.node_fingerprints()?.iter().any(|f| current.binary_search(&f.path.as_str()).is_err()))
+    /// Whether a persisted node's path is not among `current`'s: only then can rename tracking
+    /// find anything. Cheaper than [`node_fingerprints`](Self::node_fingerprints) where paths can
+    /// be read without the rows.
+    fn any_node_vanished(&self, current: &[crate::model::Node]) -> Result<bool, StorageError> {
+        let paths: std::collections::HashSet<&str> = current.iter().map(|n| n.path.as_str()).collect();
+        Ok(self.node_fingerprints()?.iter().any(|f| !paths.contains(f.path.as_str())))
     }
     /// Every node path referenced by a `state_*` row.
     fn state_node_refs(&self) -> Result<std::collections::BTreeSet<String>, StorageError>;

@@ -554,16 +554,26 @@ impl StoragePort for SqliteStorage {
     }
 
     /// Reads the paths alone, in order, from the primary key's index (a tenth of the table's
-    /// pages), and stops at the first that is not among `current`.
-    fn any_node_vanished(&self, current: &[&str]) -> Result<bool, StorageError> {
+    /// pages), and stops at the first that is not among `current`'s. The nodes are looked at only
+    /// when something is stored (not when a new database is being built).
+    fn any_node_vanished(&self, current: &[Node]) -> Result<bool, StorageError> {
         if self.schema_version()? == 0 {
             return Ok(false);
         }
         let mut stmt = self.conn.prepare("SELECT path FROM scan_nodes ORDER BY path").map_err(db_err)?;
         let mut rows = stmt.query([]).map_err(db_err)?;
-        // Both lists are in path order (SQLite's and Rust's orders of UTF-8 text agree): one merge.
+        let mut paths: Option<Vec<&str>> = None;
+        // Both lists in path order (SQLite's and Rust's orders of UTF-8 text agree): one merge.
         let mut at = 0;
         while let Some(row) = rows.next().map_err(db_err)? {
+            let current = paths.get_or_insert_with(|| {
+                let mut list: Vec<&str> = current.iter().map(|n| n.path.as_str()).collect();
+                // (A scan of one root lists its nodes in path order already.)
+                if !list.is_sorted() {
+                    list.sort_unstable();
+                }
+                list
+            });
             let path = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(db_err)?;
             while at < current.len() && current[at] < path {
                 at += 1;

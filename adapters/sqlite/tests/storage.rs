@@ -101,20 +101,21 @@ fn a_stored_node_has_vanished_only_when_its_path_is_not_among_the_current_ones()
     let dir = tempfile::tempdir().expect("tempdir");
     let mut storage = SqliteStorage::open(&dir.path().join("x.db")).expect("open");
     storage.migrate().expect("migrate");
-    assert!(!storage.any_node_vanished(&[]).expect("nothing stored"));
+    assert!(!storage.any_node_vanished(&[node(1)]).expect("nothing stored"));
     storage.persist_scan(&scan(5)).expect("persist");
-    let paths: Vec<String> = (0..5).map(|i| node(i).path).collect();
-    let current = |keep: &[usize], extra: &[&'static str]| {
-        let mut list: Vec<&str> = keep.iter().map(|&i| paths[i].as_str()).chain(extra.iter().copied()).collect();
-        list.sort_unstable();
+    let with_path = |path: &str| Node { path: path.to_owned(), ..node(0) };
+    // In any order (a scan of several roots lists its nodes root by root).
+    let current = |keep: &[usize], extra: &[&str]| {
+        let mut list: Vec<Node> = extra.iter().map(|p| with_path(p)).collect();
+        list.extend(keep.iter().rev().map(|&i| node(i)));
         list
     };
-    let vanished = |list: Vec<&str>| storage.any_node_vanished(&list).expect("read");
+    let vanished = |list: Vec<Node>| storage.any_node_vanished(&list).expect("read");
     assert!(!vanished(current(&[0, 1, 2, 3, 4], &[])));
-    assert!(!vanished(current(&[0, 1, 2, 3, 4], &["a.md", ".claude/skills/s00002x/SKILL.md", "zz.md"])));
+    assert!(!vanished(current(&[0, 1, 2, 3, 4], &["zz.md", ".claude/skills/s00002x/SKILL.md", "a.md"])));
     for gone in 0..5 {
         let keep: Vec<usize> = (0..5).filter(|&i| i != gone).collect();
-        assert!(vanished(current(&keep, &["a.md", "zz.md"])), "node {gone} gone");
+        assert!(vanished(current(&keep, &["zz.md", "a.md"])), "node {gone} gone");
     }
     assert!(vanished(current(&[], &["a.md"])));
 }

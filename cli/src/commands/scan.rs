@@ -190,6 +190,44 @@ pub struct KeptCache {
     /// A scan computed ahead and not persisted yet ([`prepare_keeping`]): the next scan starts
     /// from it and persists what both changed.
     prepared: Option<Prepared>,
+    /// The database a one-shot full scan will persist into, being opened while the scan runs.
+    opening: Option<Opening>,
+}
+
+/// A database opened for persisting on a thread of its own while the scan runs (~25 ms for an
+/// existing one, ~35 ms to start a new one, off the scan's path). Only a database that exists
+/// and needs no migration, or none at all, is opened early: one that does is opened by the
+/// persist, so a scan that fails before it changes nothing. Dropped unused (the scan failed or
+/// answered from the stored scan), it waits for the thread and closes what it opened: a new
+/// database's build file is deleted with it.
+struct Opening {
+    db: PathBuf,
+    thread: Option<std::thread::JoinHandle<Option<Box<dyn StoragePort>>>>,
+}
+
+impl Opening {
+    fn start(db: &Path) -> Self {
+        let path = db.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("sm-open-db".into())
+            .spawn(move || wiring::open_storage_for_scan_if_current(&path))
+            .ok();
+        Self { db: db.to_path_buf(), thread }
+    }
+
+    /// The storage opened for `db`, if it was.
+    fn take(mut self, db: &Path) -> Option<Box<dyn StoragePort>> {
+        let opened = self.thread.take()?.join().ok().flatten();
+        opened.filter(|_| self.db == db)
+    }
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            drop(thread.join());
+        }
+    }
 }
 
 /// A scan computed and not yet persisted: its result, its cache (whose delta is relative to the
@@ -287,7 +325,12 @@ impl KeptCache {
         if let Some(held) = self.held.as_mut().and_then(|h| h.get(db)) {
             return Ok(Some(held));
         }
-        *opened = if create { Some(wiring::open_storage_for_scan(db)?) } else { wiring::open_existing_storage(db)? };
+        let early = self.opening.take().filter(|_| create).and_then(|opening| opening.take(db));
+        *opened = match early {
+            Some(storage) => Some(storage),
+            None if create => Some(wiring::open_storage_for_scan(db)?),
+            None => wiring::open_existing_storage(db)?,
+        };
         Ok(match opened {
             Some(storage) => Some(storage.as_mut()),
             None => None,
@@ -469,6 +512,10 @@ fn scan_keeping(
     // Roots first: a typo must not touch the database.
     validate_roots(&fs, &plan.roots).map_err(scan_error)?;
     let registry = kept.registry(ctx, global, settings, plan)?;
+    // A one-shot full scan persists whatever it finds: its database opens while it scans.
+    if !plan.dry_run && !plan.incremental && kept.held.is_none() && kept.opening.is_none() {
+        kept.opening = Some(Opening::start(&plan.db));
+    }
     let clock = wiring::SystemClock;
     let progress = StderrProgress::new(effective_mode(global.progress, out.quiet, out.json));
     let mut request = ScanRequest {
@@ -797,13 +844,8 @@ fn track_renames(
     }
     // A full scan cannot tell what vanished without the stored paths: it reads those first, and
     // the stored hashes only when one of them is gone.
-    let anything_vanished = anything_vanished && {
-        let mut current: Vec<&str> = result.nodes.iter().map(|n| n.path.as_str()).collect();
-        if !current.is_sorted() {
-            current.sort_unstable();
-        }
-        storage.any_node_vanished(&current).map_err(|e| wiring::storage_error(db, &e))?
-    };
+    let anything_vanished =
+        anything_vanished && storage.any_node_vanished(&result.nodes).map_err(|e| wiring::storage_error(db, &e))?;
     let prior = if anything_vanished {
         storage.node_fingerprints().map_err(|e| wiring::storage_error(db, &e))?
     } else {

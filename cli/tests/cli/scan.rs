@@ -1423,3 +1423,37 @@ fn a_cache_row_without_every_detectors_output_is_read_again() {
     assert_eq!(incremental["links"], full["links"]);
     assert_eq!(incremental["nodes"], full["nodes"]);
 }
+
+/// A full scan opens its database while it scans. When the scan then fails (here the walk, on a
+/// bad ignore pattern), nothing is left: no database and no build file where there was none, and
+/// an existing database as it was, byte for byte.
+#[test]
+fn a_scan_that_fails_while_its_database_opens_leaves_nothing_behind() {
+    let p = Project::new();
+    p.claude_project();
+    let state = p.root.join(".skill-map");
+    p.write(".skill-map/settings.json", "{\"ignore\": [\"{a\"]}\n");
+    let entries = || {
+        let mut names: Vec<String> = std::fs::read_dir(&state)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for _ in 0..3 {
+        let run = p.sm(&["scan"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("invalid ignore pattern"), "{}", run.stderr);
+        assert_eq!(entries(), ["settings.json"]);
+    }
+    p.write(".skill-map/settings.json", "{}\n");
+    assert_eq!(p.sm(&["scan"]).code, 0);
+    let before = std::fs::read(state.join("skill-map.db")).expect("database");
+    p.write(".skill-map/settings.json", "{\"ignore\": [\"{a\"]}\n");
+    for _ in 0..3 {
+        assert_eq!(p.sm(&["scan"]).code, 2);
+        assert_eq!(entries(), ["settings.json", "skill-map.db"]);
+        assert!(std::fs::read(state.join("skill-map.db")).expect("database") == before, "the database changed");
+    }
+}
