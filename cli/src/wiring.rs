@@ -117,13 +117,13 @@ pub fn open_storage_for_scan(path: &Path) -> Result<Box<dyn StoragePort>, CliErr
 /// yet (a new one is built aside until a persist moves it into place) or needs no migration.
 /// `None` otherwise, and on any error (the persist opens it again and reports that).
 pub fn open_storage_for_scan_if_current(path: &Path) -> Option<Box<dyn StoragePort>> {
-    if path.exists() {
-        let existing = SqliteStorage::open_existing(path).ok()??;
-        if existing.schema_version().ok()? != latest_schema_version() {
-            return None;
-        }
+    let existed = path.exists();
+    let mut storage = SqliteStorage::open_for_scan(path).ok()?;
+    if existed && storage.schema_version().ok()? != latest_schema_version() {
+        return None;
     }
-    open_storage_for_scan(path).ok()
+    storage.migrate().ok()?;
+    Some(Box::new(storage))
 }
 
 /// Opens an existing database without creating it; `None` when it does not exist.

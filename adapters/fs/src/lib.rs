@@ -18,10 +18,10 @@ use ignore::{WalkBuilder, WalkState};
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use sm_kernel::ports::{FilesystemPort, FsError, RootStatus, WalkOptions, WalkedFile, WatchEvent, WatchStream};
 
 #[cfg(unix)]
 mod walk;
-use sm_kernel::ports::{FilesystemPort, FsError, RootStatus, WalkOptions, WalkedFile, WatchEvent, WatchStream};
 
 /// The filesystem adapter. Relative roots are resolved against `base` (the process's working
 /// directory, captured once by the composition root).

@@ -7,7 +7,8 @@
 //! directory, so the kernel resolves every component of it again, and opens every directory
 //! through the C library, which stats it once more. Here a file is stat'ed by its name in the
 //! directory just listed, and a directory costs its open, its reads and its close. At 50,000
-//! files in 34,000 directories that is about a third of the walk's time.
+//! files in 34,000 directories a `scan --changed` that finds nothing changed (mostly the walk)
+//! spends ~18% less system time (0.455 → 0.375 s, median of ten).
 //!
 //! Precedence of ignore files, as in the `ignore` crate: a match in the caller's ignore file
 //! (`.skillmapignore`) decides before one in `.ignore`, which decides before `.gitignore`, which
@@ -236,10 +237,10 @@ fn rules_for(job: &Job, entries: &[(CString, FileType)], options: &WalkOptions) 
 /// The matcher of the ignore file `file` for paths under `base`; lines that do not parse are
 /// skipped, a file that cannot be read matches nothing (as the `ignore` crate does).
 fn gitignore(base: &Path, file: &Path) -> Gitignore {
-    let mut builder = GitignoreBuilder::new(base);
     if !file.exists() {
         return Gitignore::empty();
     }
+    let mut builder = GitignoreBuilder::new(base);
     let _ = builder.add(file);
     builder.build().unwrap_or_else(|_| Gitignore::empty())
 }

@@ -325,7 +325,8 @@ impl KeptCache {
         if let Some(held) = self.held.as_mut().and_then(|h| h.get(db)) {
             return Ok(Some(held));
         }
-        let early = self.opening.take().filter(|_| create).and_then(|opening| opening.take(db));
+        // (Only a persist creates; it is what the early opening is for.)
+        let early = if create { self.opening.take().and_then(|opening| opening.take(db)) } else { None };
         *opened = match early {
             Some(storage) => Some(storage),
             None if create => Some(wiring::open_storage_for_scan(db)?),
