@@ -439,7 +439,7 @@ fn finish_ahead(plan: &ScanPlan, kept: &mut KeptCache, prepared: &mut Prepared) 
     let mut opened = None;
     let Some(storage) = kept.storage(&plan.db, &mut opened, false)? else { return Ok(()) };
     let renames = if plan.track_renames {
-        track_renames(storage, &mut prepared.result, &plan.db, may_have_vanished(&prepared.cache))?
+        track_renames(storage, &mut prepared.result, &plan.db, known_vanished(&prepared.cache))?
     } else {
         Vec::new()
     };
@@ -556,11 +556,14 @@ fn scan_keeping(
     let walked = match kept.refreshed_walk(&deps, &request) {
         Some(walked) => {
             out.verbose(1, "watch: updated the last walk from the reported changes instead of walking");
-            walked
+            Ok(walked)
         }
-        None => walk_roots(&deps, &request).map_err(scan_error)?,
+        None => walk_roots(&deps, &request).map_err(scan_error),
     };
+    // Joined before a failed walk returns: a reader left running would still hold the database
+    // when the process exits, and its `-wal` file would stay behind.
     request.known_tokens = known_tokens.and_then(|loading| loading.join().ok()).flatten().map(Arc::new);
+    let walked = walked?;
     if let Some(known) = &request.known_tokens {
         out.verbose(1, &format!("tokens: {} texts counted by the stored scan are reused when unchanged", known.len()));
     }
@@ -656,7 +659,7 @@ fn scan_keeping(
         if plan.track_renames
             && let Some(storage) = wiring::open_existing_storage(&plan.db)?
         {
-            track_renames(storage.as_ref(), &mut result, &plan.db, may_have_vanished(&cache))?;
+            track_renames(storage.as_ref(), &mut result, &plan.db, known_vanished(&cache))?;
         }
         if cache.hollow {
             leave_to_exit(cache);
@@ -700,7 +703,7 @@ fn persist_keeping(
     }
     let renames = match renames {
         Some(renames) => renames,
-        None if plan.track_renames => track_renames(storage, &mut result, &plan.db, may_have_vanished(&cache))?,
+        None if plan.track_renames => track_renames(storage, &mut result, &plan.db, known_vanished(&cache))?,
         None => Vec::new(),
     };
     if let Some(delta) = cache.delta.as_mut() {
@@ -823,30 +826,31 @@ fn load_cache(db: &Path, out: &Output) -> Result<Option<sm_kernel::scan_cache::S
     Ok(cache)
 }
 
-/// Renames and orphans start from a node that vanished. When the scan started from the stored
-/// scan's cache (it has a delta) and no node of it vanished, there is nothing to match; rows of
-/// `state_*` that point at no node are still checked.
-fn may_have_vanished(cache: &ScanCache) -> bool {
-    cache.delta.as_ref().is_none_or(|d| !d.vanished.is_empty())
+/// Renames and orphans start from a node that vanished. A scan that started from the stored
+/// scan's cache (it has a delta) knows whether one did; a full scan does not (`None`). Rows of
+/// `state_*` that point at no node are checked either way.
+fn known_vanished(cache: &ScanCache) -> Option<bool> {
+    cache.delta.as_ref().map(|d| !d.vanished.is_empty())
 }
 
 /// Compares with the stored scan: appends `auto-rename-*` and `orphan` issues (and orphans for
 /// stranded state) to `result`; returns the renames whose state should move. The stored
-/// fingerprints are read only when `anything_vanished`.
+/// fingerprints are read only when a node vanished: `vanished` says whether one did, or (`None`,
+/// a full scan) the stored paths are read first to find out.
 fn track_renames(
     storage: &dyn sm_kernel::ports::StoragePort,
     result: &mut ScanResult,
     db: &Path,
-    anything_vanished: bool,
+    vanished: Option<bool>,
 ) -> Result<Vec<sm_kernel::rename_tracking::RenameOp>, CliError> {
     // A scan that found nothing (wrong root, every adapter off) says nothing about renames.
     if result.nodes.is_empty() {
         return Ok(Vec::new());
     }
-    // A full scan cannot tell what vanished without the stored paths: it reads those first, and
-    // the stored hashes only when one of them is gone.
-    let anything_vanished =
-        anything_vanished && storage.any_node_vanished(&result.nodes).map_err(|e| wiring::storage_error(db, &e))?;
+    let anything_vanished = match vanished {
+        Some(known) => known,
+        None => storage.any_node_vanished(&result.nodes).map_err(|e| wiring::storage_error(db, &e))?,
+    };
     let prior = if anything_vanished {
         storage.node_fingerprints().map_err(|e| wiring::storage_error(db, &e))?
     } else {

@@ -1424,9 +1424,10 @@ fn a_cache_row_without_every_detectors_output_is_read_again() {
     assert_eq!(incremental["nodes"], full["nodes"]);
 }
 
-/// A full scan opens its database while it scans. When the scan then fails (here the walk, on a
-/// bad ignore pattern), nothing is left: no database and no build file where there was none, and
-/// an existing database as it was, byte for byte.
+/// A full scan opens its database while it scans (and reads the stored token counts beside its
+/// walk). When the scan then fails (here the walk, on a bad ignore pattern), nothing is left: no
+/// database and no build file where there was none, and an existing database as it was, byte for
+/// byte, without a `-wal` file (a reader still running at exit left one in ~1 run in 10: ten runs).
 #[test]
 fn a_scan_that_fails_while_its_database_opens_leaves_nothing_behind() {
     let p = Project::new();
@@ -1441,7 +1442,7 @@ fn a_scan_that_fails_while_its_database_opens_leaves_nothing_behind() {
         names.sort();
         names
     };
-    for _ in 0..3 {
+    for _ in 0..10 {
         let run = p.sm(&["scan"]);
         assert_eq!(run.code, 2, "{}", run.stderr);
         assert!(run.stderr.contains("invalid ignore pattern"), "{}", run.stderr);
@@ -1451,7 +1452,7 @@ fn a_scan_that_fails_while_its_database_opens_leaves_nothing_behind() {
     assert_eq!(p.sm(&["scan"]).code, 0);
     let before = std::fs::read(state.join("skill-map.db")).expect("database");
     p.write(".skill-map/settings.json", "{\"ignore\": [\"{a\"]}\n");
-    for _ in 0..3 {
+    for _ in 0..10 {
         assert_eq!(p.sm(&["scan"]).code, 2);
         assert_eq!(entries(), ["settings.json", "skill-map.db"]);
         assert!(std::fs::read(state.join("skill-map.db")).expect("database") == before, "the database changed");
